@@ -1,0 +1,248 @@
+// Package api holds the wire types and routes of arbiter's control API: HTTP/1.1 with JSON
+// bodies over the daemon's Unix socket, versioned under /v1.
+//
+//	GET    /v1/status                   Status
+//	GET    /v1/version                  Version
+//	GET    /v1/jobs                     JobList
+//	POST   /v1/jobs                     JobSpec → 201 Job
+//	GET    /v1/jobs/{name}              Job
+//	PUT    /v1/jobs/{name}              JobSpec → Job (replaces the job's spec)
+//	DELETE /v1/jobs/{name}              204 (run history is kept)
+//	POST   /v1/jobs/{name}/pause        Job
+//	POST   /v1/jobs/{name}/resume       Job
+//	POST   /v1/jobs/{name}/trigger      202 Run
+//	GET    /v1/runs?job=&state=&limit=&before=   RunList (newest first)
+//	GET    /v1/runs/{id}                Run
+//	GET    /v1/runs/{id}/output?after=SEQ&follow=1   the output as text/plain, chunked; with
+//	                                    follow it streams until the run ends
+//	POST   /v1/runs/{id}/cancel         Run
+//
+// Errors are {"error":{"code":"...","message":"..."}} with a fitting status.
+package api
+
+import (
+	"time"
+
+	"github.com/arbiterd/arbiter"
+)
+
+// Prefix is the version prefix of every route.
+const Prefix = "/v1"
+
+// MaxBodyBytes caps request bodies; larger ones are refused with 413.
+const MaxBodyBytes = 1 << 20
+
+// Error codes, each with one HTTP status.
+const (
+	CodeInvalid     = "invalid_argument" // 400
+	CodeForbidden   = "forbidden"        // 403
+	CodeNotFound    = "not_found"        // 404
+	CodeMethod      = "method_not_allowed"
+	CodeConflict    = "conflict"  // 409
+	CodeTooLarge    = "too_large" // 413
+	CodeUnsupported = "unsupported_media_type"
+	CodeUnavailable = "unavailable" // 503: the daemon is shutting down
+	CodeInternal    = "internal"    // 500
+)
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// JobSpec is what a client sends to create or replace a job. Durations are Go duration strings
+// ("30s", "1h30m").
+type JobSpec struct {
+	Name      string            `json:"name"`
+	Schedule  string            `json:"schedule"`
+	Timezone  string            `json:"timezone,omitempty"`
+	Command   []string          `json:"command,omitempty"`
+	Shell     string            `json:"shell,omitempty"`
+	Dir       string            `json:"dir,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Timeout   string            `json:"timeout,omitempty"`
+	KillGrace string            `json:"kill_grace,omitempty"`
+	Overlap   string            `json:"overlap,omitempty"`
+	Paused    bool              `json:"paused,omitempty"`
+}
+
+// Job is a job as the daemon reports it.
+type Job struct {
+	Name      string            `json:"name"`
+	Schedule  string            `json:"schedule"`
+	Timezone  string            `json:"timezone"`
+	Command   []string          `json:"command,omitempty"`
+	Shell     string            `json:"shell,omitempty"`
+	Dir       string            `json:"dir,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Timeout   string            `json:"timeout,omitempty"`
+	KillGrace string            `json:"kill_grace"`
+	Overlap   string            `json:"overlap"`
+	Paused    bool              `json:"paused"`
+	Source    string            `json:"source"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	NextRun   *time.Time        `json:"next_run"` // null when paused or never again
+	LastRun   *RunRef           `json:"last_run"` // null before the first run
+}
+
+// RunRef is a short reference to a run.
+type RunRef struct {
+	ID          int64      `json:"id"`
+	State       string     `json:"state"`
+	ScheduledAt time.Time  `json:"scheduled_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	ExitCode    *int       `json:"exit_code"`
+}
+
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// Run is a run as the daemon reports it.
+type Run struct {
+	ID            int64      `json:"id"`
+	Job           string     `json:"job"`
+	State         string     `json:"state"`
+	Trigger       string     `json:"trigger"`
+	ScheduledAt   time.Time  `json:"scheduled_at"`
+	StartedAt     *time.Time `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+	ExitCode      *int       `json:"exit_code"`
+	Signal        string     `json:"signal,omitempty"`
+	Attempt       int        `json:"attempt"`
+	Reason        string     `json:"reason,omitempty"`
+	PID           int        `json:"pid,omitempty"`
+	Worker        string     `json:"worker,omitempty"`
+	OutputBytes   int64      `json:"output_bytes"`
+	OutputDropped int64      `json:"output_dropped"`
+}
+
+type RunList struct {
+	Runs []Run `json:"runs"`
+}
+
+// Status answers GET /v1/status.
+type Status struct {
+	Version   string         `json:"version"`
+	PID       int            `json:"pid"`
+	StartedAt time.Time      `json:"started_at"`
+	Uptime    string         `json:"uptime"`
+	DataDir   string         `json:"data_dir"`
+	Store     string         `json:"store"`
+	Socket    string         `json:"socket"`
+	Jobs      int            `json:"jobs"`
+	Paused    int            `json:"paused"`
+	Running   int            `json:"running"`
+	Queued    int            `json:"queued"`
+	Runs      map[string]int `json:"runs"` // count of runs by state
+}
+
+// Version answers GET /v1/version.
+type Version struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Go      string `json:"go"`
+}
+
+// FromJob converts a job for the wire; next and last may be zero.
+func FromJob(j arbiter.Job, next time.Time, last *arbiter.Run) Job {
+	out := Job{
+		Name:      j.Name,
+		Schedule:  j.Schedule,
+		Timezone:  j.Timezone,
+		Command:   j.Command,
+		Shell:     j.Shell,
+		Dir:       j.Dir,
+		Env:       j.Env,
+		KillGrace: j.KillGrace.String(),
+		Overlap:   string(j.Overlap),
+		Paused:    j.Paused,
+		Source:    j.Source,
+		CreatedAt: j.CreatedAt,
+		UpdatedAt: j.UpdatedAt,
+		NextRun:   timePtr(next),
+	}
+	if j.Timeout > 0 {
+		out.Timeout = j.Timeout.String()
+	}
+	if last != nil {
+		out.LastRun = &RunRef{
+			ID:          last.ID,
+			State:       string(last.State),
+			ScheduledAt: last.ScheduledAt,
+			StartedAt:   timePtr(last.StartedAt),
+			FinishedAt:  timePtr(last.FinishedAt),
+			ExitCode:    last.ExitCode,
+		}
+	}
+	return out
+}
+
+// FromRun converts a run for the wire.
+func FromRun(r arbiter.Run) Run {
+	return Run{
+		ID:            r.ID,
+		Job:           r.Job,
+		State:         string(r.State),
+		Trigger:       string(r.Trigger),
+		ScheduledAt:   r.ScheduledAt,
+		StartedAt:     timePtr(r.StartedAt),
+		FinishedAt:    timePtr(r.FinishedAt),
+		ExitCode:      r.ExitCode,
+		Signal:        r.Signal,
+		Attempt:       r.Attempt,
+		Reason:        r.Reason,
+		PID:           r.PID,
+		Worker:        r.Worker,
+		OutputBytes:   r.OutputBytes,
+		OutputDropped: r.OutputDropped,
+	}
+}
+
+// ToJob converts a spec into a job, parsing its durations. The result is not yet validated.
+func (s JobSpec) ToJob() (arbiter.Job, error) {
+	j := arbiter.Job{
+		Name:     s.Name,
+		Schedule: s.Schedule,
+		Timezone: s.Timezone,
+		Command:  s.Command,
+		Shell:    s.Shell,
+		Dir:      s.Dir,
+		Env:      s.Env,
+		Overlap:  arbiter.Overlap(s.Overlap),
+		Paused:   s.Paused,
+	}
+	var err error
+	if j.Timeout, err = parseDuration("timeout", s.Timeout); err != nil {
+		return arbiter.Job{}, err
+	}
+	if j.KillGrace, err = parseDuration("kill_grace", s.KillGrace); err != nil {
+		return arbiter.Job{}, err
+	}
+	return j, nil
+}
+
+func parseDuration(field, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, arbiter.Invalidf(field, "%q is not a duration; use a form such as 30s, 5m or 1h30m", s)
+	}
+	return d, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,133 @@
+package arbiter
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Overlap says what a fire does while the job's previous run is still active.
+type Overlap string
+
+const (
+	OverlapSkip    Overlap = "skip" // record the fire as skipped (the default)
+	OverlapQueue   Overlap = "queue"
+	OverlapAllow   Overlap = "allow"
+	OverlapReplace Overlap = "replace"
+)
+
+// Sources of a job besides a job file's path.
+const SourceCLI = "cli"
+
+// DefaultKillGrace is how long a process group has between SIGTERM and SIGKILL.
+const DefaultKillGrace = 10 * time.Second
+
+// Job is a named command and the schedule it runs on.
+type Job struct {
+	Name     string
+	Schedule string // cron expression (5 or 6 fields), macro, or "@every DURATION"
+	Timezone string // IANA zone the schedule is evaluated in; "" means the daemon's zone
+
+	// The shell runner's spec: exactly one of Command (argv, no shell) and Shell (a string
+	// for /bin/sh -c) is set.
+	Command []string
+	Shell   string
+	Dir     string
+	Env     map[string]string
+
+	Timeout   time.Duration // 0: no limit
+	KillGrace time.Duration // 0: DefaultKillGrace
+	Overlap   Overlap       // "": OverlapSkip
+	Paused    bool
+	Source    string // SourceCLI, or the job file it came from
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidateName checks a job name against [a-z0-9][a-z0-9._-]{0,62}.
+func ValidateName(name string) error {
+	if name == "" {
+		return Invalidf("name", "must not be empty")
+	}
+	if !nameRE.MatchString(name) {
+		return Invalidf("name", "%q is not a valid job name: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Normalize fills the defaults of unset fields.
+func (j *Job) Normalize() {
+	if j.Overlap == "" {
+		j.Overlap = OverlapSkip
+	}
+	if j.KillGrace == 0 {
+		j.KillGrace = DefaultKillGrace
+	}
+	if j.Source == "" {
+		j.Source = SourceCLI
+	}
+}
+
+// Validate checks every field of the job and returns the first problem as an *InvalidError.
+func (j *Job) Validate() error {
+	if err := ValidateName(j.Name); err != nil {
+		return err
+	}
+	loc, err := LoadZone(j.Timezone)
+	if err != nil {
+		return err
+	}
+	if _, err := ParseSchedule(j.Schedule, loc); err != nil {
+		return err
+	}
+	switch {
+	case len(j.Command) == 0 && j.Shell == "":
+		return Invalidf("command", "give a command to run")
+	case len(j.Command) > 0 && j.Shell != "":
+		return Invalidf("command", "give either a command or a shell string, not both")
+	case len(j.Command) > 0 && j.Command[0] == "":
+		return Invalidf("command", "the program name must not be empty")
+	case j.Shell != "" && strings.TrimSpace(j.Shell) == "":
+		return Invalidf("shell", "the shell string must not be blank")
+	}
+	for _, arg := range append(append([]string(nil), j.Command...), j.Shell, j.Dir) {
+		if strings.ContainsRune(arg, 0) {
+			return Invalidf("command", "arguments must not contain NUL bytes")
+		}
+	}
+	for k, v := range j.Env {
+		if !envKeyRE.MatchString(k) {
+			return Invalidf("env", "%q is not a valid variable name: use letters, digits and '_', not starting with a digit", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return Invalidf("env", "the value of %s must not contain NUL bytes", k)
+		}
+	}
+	if j.Timeout < 0 {
+		return Invalidf("timeout", "must not be negative")
+	}
+	if j.KillGrace < 0 {
+		return Invalidf("kill_grace", "must not be negative")
+	}
+	switch j.Overlap {
+	case "", OverlapSkip:
+	case OverlapQueue, OverlapAllow, OverlapReplace:
+		return Invalidf("overlap", "%q is not supported yet; use %q", j.Overlap, OverlapSkip)
+	default:
+		return Invalidf("overlap", "%q is not one of skip, queue, allow, replace", j.Overlap)
+	}
+	return nil
+}
+
+// Argv is the process the shell runner starts for the job.
+func (j *Job) Argv() []string {
+	if j.Shell != "" {
+		return []string{"/bin/sh", "-c", j.Shell}
+	}
+	return j.Command
+}

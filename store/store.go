@@ -1,0 +1,170 @@
+// Package store declares the operations the daemon needs from durable storage. Each operation is
+// atomic. Every implementation (store/sqlitestore, later store/pgstore) must pass the one
+// conformance suite in store/storetest, and maps its driver's errors onto arbiter.ErrNotFound,
+// arbiter.ErrConflict and arbiter.ErrInvalid.
+//
+// Params carry an explicit Now so callers (and tests) own the clock, and an Actor ("uid:1000",
+// or "daemon") that the operation records in the event log in the same transaction.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/arbiterd/arbiter"
+)
+
+// Store is the seam between the daemon and its database.
+type Store interface {
+	// CreateJob inserts a job; arbiter.ErrConflict when the name is taken.
+	CreateJob(ctx context.Context, p JobCreateParams) (arbiter.Job, error)
+	// UpdateJob replaces every field of an existing job but its name and CreatedAt.
+	UpdateJob(ctx context.Context, p JobUpdateParams) (arbiter.Job, error)
+	// SetJobPaused pauses or resumes a job.
+	SetJobPaused(ctx context.Context, p JobSetPausedParams) (arbiter.Job, error)
+	// DeleteJob removes a job; its runs and their output are kept.
+	DeleteJob(ctx context.Context, p JobDeleteParams) error
+	GetJob(ctx context.Context, name string) (arbiter.Job, error)
+	// ListJobs returns every job, ordered by name.
+	ListJobs(ctx context.Context) ([]arbiter.Job, error)
+
+	// InsertFire materializes a scheduled fire (trigger schedule or catchup) exactly once per job
+	// and fire time. When the fire already exists, it returns the existing run and false.
+	// The job must exist.
+	InsertFire(ctx context.Context, p FireInsertParams) (run arbiter.Run, inserted bool, err error)
+	// InsertRun creates a run that is not a scheduled fire (manual, retry). The job must exist.
+	InsertRun(ctx context.Context, p RunInsertParams) (arbiter.Run, error)
+	// StartRun moves a queued run to running; arbiter.ErrConflict when it is not queued.
+	StartRun(ctx context.Context, p RunStartParams) (arbiter.Run, error)
+	// FinishRun moves a queued or running run to a terminal state; arbiter.ErrConflict when the
+	// run is already terminal.
+	FinishRun(ctx context.Context, p RunFinishParams) (arbiter.Run, error)
+	GetRun(ctx context.Context, id int64) (arbiter.Run, error)
+	// ListRuns returns runs newest first.
+	ListRuns(ctx context.Context, p RunListParams) ([]arbiter.Run, error)
+	// LatestRuns returns the newest run of each named job (all jobs with runs when jobs is nil).
+	LatestRuns(ctx context.Context, jobs []string) (map[string]arbiter.Run, error)
+	// RecoverRuns marks every run still running (a previous daemon died under it) as lost and
+	// returns them as they were before, so the caller can clean up after their processes.
+	RecoverRuns(ctx context.Context, p RunRecoverParams) ([]arbiter.Run, error)
+
+	// AppendOutput stores one chunk of a run's output and adds its size to the run's
+	// OutputBytes. arbiter.ErrConflict when the seq is already stored.
+	AppendOutput(ctx context.Context, p OutputAppendParams) error
+	// DropOutput deletes the chunks with FromSeq <= seq <= ThroughSeq and adds Bytes to the run's
+	// OutputDropped, in one transaction.
+	DropOutput(ctx context.Context, p OutputDropParams) error
+	// ReadOutput returns up to Limit chunks with seq > AfterSeq, in seq order.
+	ReadOutput(ctx context.Context, p OutputReadParams) ([]arbiter.OutputChunk, error)
+
+	// ListEvents returns events with id > AfterID, oldest first.
+	ListEvents(ctx context.Context, p EventListParams) ([]arbiter.Event, error)
+	// Counts summarizes the store for the status command.
+	Counts(ctx context.Context) (Counts, error)
+
+	Close() error
+}
+
+type JobCreateParams struct {
+	Job   arbiter.Job // validated and normalized by the caller
+	Now   time.Time
+	Actor string
+}
+
+type JobUpdateParams struct {
+	Job   arbiter.Job
+	Now   time.Time
+	Actor string
+}
+
+type JobSetPausedParams struct {
+	Name   string
+	Paused bool
+	Now    time.Time
+	Actor  string
+}
+
+type JobDeleteParams struct {
+	Name  string
+	Now   time.Time
+	Actor string
+}
+
+type FireInsertParams struct {
+	Job         string
+	ScheduledAt time.Time
+	Trigger     arbiter.Trigger  // TriggerSchedule or TriggerCatchup
+	State       arbiter.RunState // StateQueued, or StateSkipped / StateMissed with a Reason
+	Reason      string
+	Now         time.Time
+}
+
+type RunInsertParams struct {
+	Job         string
+	Trigger     arbiter.Trigger // TriggerManual or TriggerRetry
+	ScheduledAt time.Time
+	Attempt     int // 0 means 1
+	Now         time.Time
+	Actor       string
+}
+
+type RunStartParams struct {
+	ID     int64
+	PID    int
+	Worker string
+	Now    time.Time
+}
+
+type RunFinishParams struct {
+	ID       int64
+	State    arbiter.RunState // a terminal state
+	ExitCode *int
+	Signal   string
+	Reason   string
+	Now      time.Time
+	Actor    string
+}
+
+type RunListParams struct {
+	Job      string             // "" for every job
+	States   []arbiter.RunState // nil for every state
+	BeforeID int64              // 0 for the newest
+	Limit    int                // 0 for the store's default of 50
+}
+
+type RunRecoverParams struct {
+	Reason string
+	Now    time.Time
+}
+
+type OutputAppendParams struct {
+	RunID int64
+	Seq   int64
+	Data  []byte
+	Now   time.Time
+}
+
+type OutputDropParams struct {
+	RunID      int64
+	FromSeq    int64
+	ThroughSeq int64
+	Bytes      int64
+}
+
+type OutputReadParams struct {
+	RunID    int64
+	AfterSeq int64
+	Limit    int // 0 for the store's default of 1000
+}
+
+type EventListParams struct {
+	AfterID int64
+	Limit   int // 0 for the store's default of 1000
+}
+
+// Counts is a summary of the store.
+type Counts struct {
+	Jobs   int
+	Paused int
+	Runs   map[arbiter.RunState]int
+}

@@ -1,0 +1,335 @@
+// Package client is the one Go client of arbiter's control API, used by the CLI and the TUI.
+// It speaks HTTP/1.1 over the daemon's Unix socket; see package api for the routes.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/api"
+)
+
+// baseURL is only a placeholder: every connection goes to the socket whatever the host says.
+const baseURL = "http://arbiter"
+
+// Client talks to one daemon. It is safe for concurrent use.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// New returns a client for the daemon listening on socketPath. It does not connect yet.
+func New(socketPath string) *Client {
+	c := &Client{socket: socketPath}
+	var d net.Dialer
+	c.hc = &http.Client{
+		// No Timeout: output streams last as long as their run; callers bound calls with ctx.
+		Transport: &http.Transport{
+			// Proxy stays nil on purpose: HTTP_PROXY must never divert a local socket.
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, "unix", socketPath)
+				if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
+					return nil, &NotRunningError{Socket: socketPath, Err: err}
+				}
+				return conn, err
+			},
+		},
+	}
+	return c
+}
+
+// Socket is the path the client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// NotRunningError says that nothing listens on the socket: it does not exist, or its daemon
+// is gone.
+type NotRunningError struct {
+	Socket string
+	Err    error
+}
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("cannot reach the arbiter daemon at %s: is `arbiter daemon` running? (set --socket or ARBITER_SOCKET to use another socket)", e.Socket)
+}
+
+func (e *NotRunningError) Unwrap() error { return e.Err }
+
+// APIError is an error answer of the daemon.
+type APIError struct {
+	Status  int    // HTTP status
+	Code    string // one of the api.Code* constants
+	Message string
+}
+
+func (e *APIError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return fmt.Sprintf("the daemon answered %d %s", e.Status, http.StatusText(e.Status))
+}
+
+// Is lets callers test answers against the domain's sentinels, e.g. errors.Is(err,
+// arbiter.ErrNotFound), the same way they test errors of a local store.
+func (e *APIError) Is(target error) bool {
+	switch e.Code {
+	case api.CodeNotFound:
+		return target == arbiter.ErrNotFound
+	case api.CodeConflict:
+		return target == arbiter.ErrConflict
+	case api.CodeInvalid:
+		return target == arbiter.ErrInvalid
+	}
+	return false
+}
+
+// codeOf guesses an error code from the status when the body carries none (a proxy, a panic
+// page), so that errors.Is still works.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return api.CodeInvalid
+	case http.StatusForbidden:
+		return api.CodeForbidden
+	case http.StatusNotFound:
+		return api.CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return api.CodeMethod
+	case http.StatusConflict:
+		return api.CodeConflict
+	case http.StatusRequestEntityTooLarge:
+		return api.CodeTooLarge
+	case http.StatusUnsupportedMediaType:
+		return api.CodeUnsupported
+	case http.StatusServiceUnavailable:
+		return api.CodeUnavailable
+	}
+	return api.CodeInternal
+}
+
+// maxErrorBody caps how much of an error answer is read; error bodies are short.
+const maxErrorBody = 64 << 10
+
+func decodeError(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var body api.ErrorBody
+	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+		return &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
+	}
+	return &APIError{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: strings.TrimSpace(string(raw))}
+}
+
+// send performs a request and returns the response of a 2xx answer; the caller closes its body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
+	u := baseURL + api.Prefix + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "arbiter-client")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		// Drop url.Error's `Get "http://arbiter/...": `, which names a host that does not exist.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var nr *NotRunningError
+		if errors.As(err, &nr) {
+			return nil, nr
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, api.Prefix+path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+// do performs a JSON call, decoding the answer into out unless out is nil.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, query, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, api.Prefix+path, err)
+	}
+	return nil
+}
+
+func jobPath(name string, rest ...string) string {
+	return "/jobs/" + url.PathEscape(name) + strings.Join(rest, "")
+}
+
+func runPath(id int64, rest ...string) string {
+	return "/runs/" + strconv.FormatInt(id, 10) + strings.Join(rest, "")
+}
+
+// Status reports the daemon's state.
+func (c *Client) Status(ctx context.Context) (api.Status, error) {
+	var st api.Status
+	err := c.do(ctx, http.MethodGet, "/status", nil, nil, &st)
+	return st, err
+}
+
+// Version reports the daemon's version.
+func (c *Client) Version(ctx context.Context) (api.Version, error) {
+	var v api.Version
+	err := c.do(ctx, http.MethodGet, "/version", nil, nil, &v)
+	return v, err
+}
+
+// ListJobs returns every job.
+func (c *Client) ListJobs(ctx context.Context) ([]api.Job, error) {
+	var l api.JobList
+	err := c.do(ctx, http.MethodGet, "/jobs", nil, nil, &l)
+	return l.Jobs, err
+}
+
+// GetJob returns one job.
+func (c *Client) GetJob(ctx context.Context, name string) (api.Job, error) {
+	var j api.Job
+	err := c.do(ctx, http.MethodGet, jobPath(name), nil, nil, &j)
+	return j, err
+}
+
+// CreateJob creates a job; a job of the same name is a conflict (arbiter.ErrConflict).
+func (c *Client) CreateJob(ctx context.Context, spec api.JobSpec) (api.Job, error) {
+	var j api.Job
+	err := c.do(ctx, http.MethodPost, "/jobs", nil, spec, &j)
+	return j, err
+}
+
+// UpdateJob replaces the spec of the job called name.
+func (c *Client) UpdateJob(ctx context.Context, name string, spec api.JobSpec) (api.Job, error) {
+	var j api.Job
+	err := c.do(ctx, http.MethodPut, jobPath(name), nil, spec, &j)
+	return j, err
+}
+
+// DeleteJob deletes a job; its run history is kept.
+func (c *Client) DeleteJob(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, jobPath(name), nil, nil, nil)
+}
+
+// PauseJob stops a job from firing until it is resumed.
+func (c *Client) PauseJob(ctx context.Context, name string) (api.Job, error) {
+	var j api.Job
+	err := c.do(ctx, http.MethodPost, jobPath(name, "/pause"), nil, nil, &j)
+	return j, err
+}
+
+// ResumeJob lets a paused job fire again.
+func (c *Client) ResumeJob(ctx context.Context, name string) (api.Job, error) {
+	var j api.Job
+	err := c.do(ctx, http.MethodPost, jobPath(name, "/resume"), nil, nil, &j)
+	return j, err
+}
+
+// TriggerJob starts a manual run of a job now.
+func (c *Client) TriggerJob(ctx context.Context, name string) (api.Run, error) {
+	var r api.Run
+	err := c.do(ctx, http.MethodPost, jobPath(name, "/trigger"), nil, nil, &r)
+	return r, err
+}
+
+// RunsQuery filters ListRuns. Zero fields do not filter.
+type RunsQuery struct {
+	Job    string
+	States []arbiter.RunState // any of these
+	Limit  int                // at most this many; 0 leaves it to the daemon
+	Before int64              // only runs with a smaller id: the cursor for the next page
+}
+
+func (q RunsQuery) values() url.Values {
+	v := url.Values{}
+	if q.Job != "" {
+		v.Set("job", q.Job)
+	}
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, s := range q.States {
+			states[i] = string(s)
+		}
+		v.Set("state", strings.Join(states, ","))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	return v
+}
+
+// ListRuns returns runs, newest first.
+func (c *Client) ListRuns(ctx context.Context, q RunsQuery) ([]api.Run, error) {
+	var l api.RunList
+	err := c.do(ctx, http.MethodGet, "/runs", q.values(), nil, &l)
+	return l.Runs, err
+}
+
+// GetRun returns one run.
+func (c *Client) GetRun(ctx context.Context, id int64) (api.Run, error) {
+	var r api.Run
+	err := c.do(ctx, http.MethodGet, runPath(id), nil, nil, &r)
+	return r, err
+}
+
+// CancelRun asks the daemon to stop a queued or running run. The run it returns may still be
+// running while its process is being stopped.
+func (c *Client) CancelRun(ctx context.Context, id int64) (api.Run, error) {
+	var r api.Run
+	err := c.do(ctx, http.MethodPost, runPath(id, "/cancel"), nil, nil, &r)
+	return r, err
+}
+
+// Output returns a run's output as text, from after the chunk numbered after (0: from the
+// start). With follow the stream lasts until the run ends or ctx is done. The caller closes it.
+func (c *Client) Output(ctx context.Context, id, after int64, follow bool) (io.ReadCloser, error) {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.send(ctx, http.MethodGet, runPath(id, "/output"), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

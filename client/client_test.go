@@ -1,0 +1,288 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/api"
+	"github.com/arbiterd/arbiter/client"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// socketPath returns a fresh socket path short enough for the 108-byte limit, which
+// t.TempDir's test-named directories can exceed.
+func socketPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "arb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s.sock")
+}
+
+// serve runs h on a Unix socket and returns a client for it.
+func serve(t *testing.T, h http.Handler) *client.Client {
+	t.Helper()
+	path := socketPath(t)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return client.New(path)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func TestCalls(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	job := api.Job{Name: "backup", Schedule: "0 3 * * *", Timezone: "UTC", Command: []string{"backup.sh"}, CreatedAt: at, UpdatedAt: at}
+	run := api.Run{ID: 7, Job: "backup", State: "queued", Trigger: "manual", ScheduledAt: at}
+	spec := api.JobSpec{Name: "backup", Schedule: "0 3 * * *", Command: []string{"backup.sh"}}
+
+	type request struct{ method, uri, body string }
+	var got request
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = request{r.Method, r.URL.RequestURI(), strings.TrimSpace(string(b))}
+		if len(b) > 0 && r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: Content-Type %q", r.Method, r.URL, r.Header.Get("Content-Type"))
+		}
+		switch {
+		case r.URL.Path == "/v1/status":
+			writeJSON(w, 200, api.Status{Version: "1.0", PID: 42, Runs: map[string]int{"failed": 1}})
+		case r.URL.Path == "/v1/version":
+			writeJSON(w, 200, api.Version{Version: "1.0", Go: "go1.26"})
+		case r.URL.Path == "/v1/jobs" && r.Method == http.MethodGet:
+			writeJSON(w, 200, api.JobList{Jobs: []api.Job{job}})
+		case r.URL.Path == "/v1/jobs" && r.Method == http.MethodPost:
+			writeJSON(w, 201, job)
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(204)
+		case strings.HasSuffix(r.URL.Path, "/trigger"):
+			writeJSON(w, 202, run)
+		case strings.HasPrefix(r.URL.Path, "/v1/jobs/"):
+			writeJSON(w, 200, job)
+		case r.URL.Path == "/v1/runs":
+			writeJSON(w, 200, api.RunList{Runs: []api.Run{run}})
+		default:
+			writeJSON(w, 200, run)
+		}
+	}))
+	ctx := context.Background()
+	specJSON := `{"name":"backup","schedule":"0 3 * * *","command":["backup.sh"]}`
+
+	tests := []struct {
+		name string
+		call func() (any, error)
+		want any
+		req  request
+	}{
+		{"Status", func() (any, error) { return c.Status(ctx) },
+			api.Status{Version: "1.0", PID: 42, Runs: map[string]int{"failed": 1}}, request{"GET", "/v1/status", ""}},
+		{"Version", func() (any, error) { return c.Version(ctx) },
+			api.Version{Version: "1.0", Go: "go1.26"}, request{"GET", "/v1/version", ""}},
+		{"ListJobs", func() (any, error) { return c.ListJobs(ctx) }, []api.Job{job}, request{"GET", "/v1/jobs", ""}},
+		{"GetJob", func() (any, error) { return c.GetJob(ctx, "backup") }, job, request{"GET", "/v1/jobs/backup", ""}},
+		{"CreateJob", func() (any, error) { return c.CreateJob(ctx, spec) }, job, request{"POST", "/v1/jobs", specJSON}},
+		{"UpdateJob", func() (any, error) { return c.UpdateJob(ctx, "backup", spec) }, job, request{"PUT", "/v1/jobs/backup", specJSON}},
+		{"DeleteJob", func() (any, error) { return nil, c.DeleteJob(ctx, "backup") }, nil, request{"DELETE", "/v1/jobs/backup", ""}},
+		{"PauseJob", func() (any, error) { return c.PauseJob(ctx, "backup") }, job, request{"POST", "/v1/jobs/backup/pause", ""}},
+		{"ResumeJob", func() (any, error) { return c.ResumeJob(ctx, "backup") }, job, request{"POST", "/v1/jobs/backup/resume", ""}},
+		{"TriggerJob", func() (any, error) { return c.TriggerJob(ctx, "backup") }, run, request{"POST", "/v1/jobs/backup/trigger", ""}},
+		{"ListRuns all", func() (any, error) { return c.ListRuns(ctx, client.RunsQuery{}) }, []api.Run{run}, request{"GET", "/v1/runs", ""}},
+		{"ListRuns filtered", func() (any, error) {
+			return c.ListRuns(ctx, client.RunsQuery{Job: "backup", States: []arbiter.RunState{arbiter.StateFailed, arbiter.StateTimedOut}, Limit: 5, Before: 90})
+		}, []api.Run{run}, request{"GET", "/v1/runs?before=90&job=backup&limit=5&state=failed%2Ctimed_out", ""}},
+		{"GetRun", func() (any, error) { return c.GetRun(ctx, 7) }, run, request{"GET", "/v1/runs/7", ""}},
+		{"CancelRun", func() (any, error) { return c.CancelRun(ctx, 7) }, run, request{"POST", "/v1/runs/7/cancel", ""}},
+	}
+	for _, tt := range tests {
+		// Sequential: the handler records into one variable.
+		got = request{}
+		v, err := tt.call()
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if tt.want != nil && !reflect.DeepEqual(v, tt.want) {
+			t.Errorf("%s = %+v, want %+v", tt.name, v, tt.want)
+		}
+		if got != tt.req {
+			t.Errorf("%s sent %+v, want %+v", tt.name, got, tt.req)
+		}
+	}
+}
+
+func TestOutputStreams(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RequestURI() != "/v1/runs/3/output?after=2&follow=1" {
+			t.Errorf("request %s", r.URL.RequestURI())
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "second\n")
+	}))
+	body, err := c.Output(context.Background(), 3, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	// The first line arrives while the server still holds the response open: it streams.
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(body, buf); err != nil || string(buf) != "first\n" {
+		t.Fatalf("first read = %q, %v", buf, err)
+	}
+	close(release)
+	rest, err := io.ReadAll(body)
+	if err != nil || string(rest) != "second\n" {
+		t.Fatalf("rest = %q, %v", rest, err)
+	}
+}
+
+func TestOutputCancel(t *testing.T) {
+	t.Parallel()
+	done := make(chan struct{})
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "x")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the stream ends when the client goes away
+		close(done)
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	body, err := c.Output(ctx, 1, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	cancel()
+	if _, err := io.ReadAll(body); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancel: %v, want context.Canceled", err)
+	}
+	<-done
+}
+
+func TestAPIErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		status   int
+		body     string
+		want     client.APIError
+		sentinel error
+	}{
+		{"json not found", 404, `{"error":{"code":"not_found","message":"job \"x\" not found"}}`,
+			client.APIError{Status: 404, Code: "not_found", Message: `job "x" not found`}, arbiter.ErrNotFound},
+		{"json conflict", 409, `{"error":{"code":"conflict","message":"job \"x\" exists"}}`,
+			client.APIError{Status: 409, Code: "conflict", Message: `job "x" exists`}, arbiter.ErrConflict},
+		{"json invalid", 400, `{"error":{"code":"invalid_argument","message":"schedule: bad"}}`,
+			client.APIError{Status: 400, Code: "invalid_argument", Message: "schedule: bad"}, arbiter.ErrInvalid},
+		{"plain text", 404, "404 page not found\n",
+			client.APIError{Status: 404, Code: "not_found", Message: "404 page not found"}, arbiter.ErrNotFound},
+		{"empty 500", 500, "",
+			client.APIError{Status: 500, Code: "internal"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			_, err := c.GetJob(context.Background(), "x")
+			var ae *client.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v (%T), want *APIError", err, err)
+			}
+			if *ae != tt.want {
+				t.Errorf("err = %+v, want %+v", *ae, tt.want)
+			}
+			if tt.sentinel != nil && !errors.Is(err, tt.sentinel) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.sentinel)
+			}
+			if ae.Error() == "" {
+				t.Error("empty message")
+			}
+		})
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	t.Parallel()
+	refused := socketPath(t)
+	ln, err := net.Listen("unix", refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A socket file whose daemon died: keep the file, lose the listener.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+
+	tests := []struct {
+		name   string
+		socket string
+		errno  error
+	}{
+		{"no socket file", filepath.Join(filepath.Dir(refused), "missing.sock"), syscall.ENOENT},
+		{"stale socket file", refused, syscall.ECONNREFUSED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.New(tt.socket).Status(context.Background())
+			var nr *client.NotRunningError
+			if !errors.As(err, &nr) {
+				t.Fatalf("err = %v (%T), want *NotRunningError", err, err)
+			}
+			if nr.Socket != tt.socket || !errors.Is(err, tt.errno) {
+				t.Errorf("err = %+v, want socket %s and %v", nr, tt.socket, tt.errno)
+			}
+			want := "cannot reach the arbiter daemon at " + tt.socket + ": is `arbiter daemon` running? (set --socket or ARBITER_SOCKET to use another socket)"
+			if err.Error() != want {
+				t.Errorf("message:\n%s\nwant\n%s", err, want)
+			}
+		})
+	}
+}
+
+func TestBrokenConnection(t *testing.T) {
+	t.Parallel()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // the daemon died mid-request
+		}
+	}))
+	_, err := c.Status(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "GET /v1/status: ") || strings.Contains(err.Error(), "http://arbiter") {
+		t.Errorf("err = %v, want it to name the route and not the placeholder host", err)
+	}
+}

@@ -1,0 +1,260 @@
+// Package shellrunner runs a job's command as a local process in a process group of its own.
+//
+// A run is over when its main process (the group leader) is: whatever the leader left behind in
+// its group is stopped too (SIGTERM, then SIGKILL after the kill grace), like systemd's
+// control-group kill mode, so a cron job's forgotten `sleep &` cannot pile up run after run.
+package shellrunner
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/runners"
+)
+
+// drainBound is how long Run keeps reading output once the process group is gone. Only a
+// process that left the group (setsid, setpgid) can still hold the pipe open then; without a
+// bound, such a daemonized grandchild would keep the run alive forever.
+const drainBound = 200 * time.Millisecond
+
+// defaultPath is searched when the job's environment has no PATH (the one systemd uses).
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Options configure a Runner.
+type Options struct {
+	Logger *slog.Logger // nil discards
+}
+
+// Runner runs jobs as local processes. It is safe for concurrent use.
+type Runner struct {
+	log *slog.Logger
+}
+
+var _ runners.Runner = (*Runner)(nil)
+
+// New returns a Runner.
+func New(opts Options) *Runner {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{log: log}
+}
+
+// Run starts req.Job.Argv() with the job's directory and environment, stdin from /dev/null and
+// stdout and stderr on one pipe, and blocks until the process group is gone and its output has
+// been copied to req.Output.
+func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, error) {
+	argv := req.Job.Argv()
+	if len(argv) == 0 || argv[0] == "" {
+		return runners.Result{}, errors.New("start: no command")
+	}
+	startErr := func(err error) error { return fmt.Errorf("start %q: %w", argv[0], err) }
+	if err := ctx.Err(); err != nil {
+		return runners.Result{}, startErr(err)
+	}
+	env := environ(os.Environ(), req.Job.Env, req.Env)
+	pathEnv, hasPath := getenv(env, "PATH")
+	path, err := lookPath(argv[0], pathEnv, hasPath)
+	if err != nil {
+		return runners.Result{}, startErr(err)
+	}
+	// Checked here because the kernel's answer to a bad directory arrives as an error of
+	// fork/exec naming the program, which reads as if the program were missing.
+	if dir := req.Job.Dir; dir != "" {
+		if fi, err := os.Stat(dir); err != nil {
+			return runners.Result{}, startErr(fmt.Errorf("working directory %q: %w", dir, errors.Unwrap(err)))
+		} else if !fi.IsDir() {
+			return runners.Result{}, startErr(fmt.Errorf("working directory %q: %w", dir, syscall.ENOTDIR))
+		}
+	}
+
+	// One pipe for both streams: the kernel orders the writes, so output is interleaved
+	// exactly as the process wrote it, which two pipes could not guarantee.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return runners.Result{}, startErr(err)
+	}
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        argv,
+		Env:         env,
+		Dir:         req.Job.Dir,
+		Stdout:      pw, // an *os.File goes straight to the child: no copying goroutine in exec
+		Stderr:      pw,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	err = cmd.Start()
+	// Our copy of the write end must go, or the reader would never see EOF.
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "fork/exec /full/path: permission denied" says less than startErr does
+		}
+		return runners.Result{}, startErr(err)
+	}
+	pid := cmd.Process.Pid
+	log := r.log.With("job", req.Job.Name, "run", req.RunID, "pid", pid)
+
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		copyOutput(log, req.Output, pr)
+	}()
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		if err := awaitExit(pid); err != nil {
+			log.Error("wait for process", "err", err)
+		}
+	}()
+	if req.Started != nil {
+		req.Started(pid)
+	}
+
+	grace := cmp.Or(req.KillGrace, arbiter.DefaultKillGrace)
+	stopGroup(ctx, log, pid, exited, grace)
+	err = cmd.Wait() // reaps the leader; only now may its pid, the group's name, be reused
+	if cmd.ProcessState == nil {
+		log.Error("reap process", "err", err)
+	}
+	pr.SetReadDeadline(time.Now().Add(drainBound))
+	<-copied
+	pr.Close()
+	return result(cmd.ProcessState), nil
+}
+
+// copyOutput copies the pipe to out as data arrives, until EOF or the read deadline.
+func copyOutput(log *slog.Logger, out io.Writer, pr *os.File) {
+	if out == nil {
+		out = io.Discard
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := pr.Read(buf)
+		if n > 0 && out != io.Discard {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				// Keep reading: a child blocked on a full pipe would never exit.
+				log.Warn("write output; discarding the rest", "err", werr)
+				out = io.Discard
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			log.Warn("output pipe still open after the process group exited; stopped reading",
+				"hint", "a process that left the group (setsid) still holds it")
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func result(ps *os.ProcessState) runners.Result {
+	if ps == nil {
+		return runners.Result{ExitCode: -1}
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return runners.Result{ExitCode: -1, Signal: signalName(ws.Signal())}
+	}
+	return runners.Result{ExitCode: ps.ExitCode()}
+}
+
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return fmt.Sprintf("signal %d", int(sig))
+}
+
+// environ merges environments: base (the daemon's), then job in sorted key order, then extra.
+// Each key appears once, at its first position, with its last value, so the result is
+// deterministic and a later source overrides an earlier one.
+func environ(base []string, job map[string]string, extra []string) []string {
+	keys := make([]string, 0, len(job))
+	for k := range job {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]string, 0, len(base)+len(job)+len(extra))
+	at := make(map[string]int, cap(out))
+	add := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := at[k]; ok {
+			out[i] = kv
+			return
+		}
+		at[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range base {
+		add(kv)
+	}
+	for _, k := range keys {
+		add(k + "=" + job[k])
+	}
+	for _, kv := range extra {
+		add(kv)
+	}
+	return out
+}
+
+func getenv(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// lookPath finds a program in the job's PATH, not the daemon's, so a job that sets PATH runs
+// the program it names, as its shell would. Names with a slash are left to the kernel, which
+// resolves relative ones against the job's directory. Relative PATH entries are skipped: they
+// would depend on the daemon's directory (Go's exec refuses them for the same reason).
+func lookPath(file string, path string, ok bool) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	if !ok {
+		path = defaultPath
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, file)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if err := unix.Access(p, unix.X_OK); err != nil {
+			denied = fs.ErrPermission
+			continue
+		}
+		return p, nil
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", exec.ErrNotFound
+}

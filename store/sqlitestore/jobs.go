@@ -1,0 +1,212 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+const jobColumns = `name, schedule, timezone, command, shell, dir, env, timeout_ns, kill_grace_ns,
+	overlap, paused, source, created_at, updated_at`
+
+func scanJob(sc scanner) (arbiter.Job, error) {
+	var (
+		j                arbiter.Job
+		command          sql.NullString
+		env              string
+		timeout, grace   int64
+		created, updated int64
+		overlap          string
+	)
+	err := sc.Scan(&j.Name, &j.Schedule, &j.Timezone, &command, &j.Shell, &j.Dir, &env,
+		&timeout, &grace, &overlap, &j.Paused, &j.Source, &created, &updated)
+	if err != nil {
+		return arbiter.Job{}, err
+	}
+	if command.Valid {
+		if err := json.Unmarshal([]byte(command.String), &j.Command); err != nil {
+			return arbiter.Job{}, fmt.Errorf("job %q: decode command: %w", j.Name, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(env), &j.Env); err != nil {
+		return arbiter.Job{}, fmt.Errorf("job %q: decode env: %w", j.Name, err)
+	}
+	if len(j.Env) == 0 {
+		j.Env = nil // one spelling of "no variables", whatever was stored
+	}
+	j.Timeout, j.KillGrace = time.Duration(timeout), time.Duration(grace)
+	j.Overlap = arbiter.Overlap(overlap)
+	j.CreatedAt, j.UpdatedAt = fromNS(created), fromNS(updated)
+	return j, nil
+}
+
+// jobArgs encodes the fields of j that callers may set, in the order of jobColumns after name.
+func jobArgs(j arbiter.Job) ([]any, error) {
+	var command sql.NullString // NULL for shell jobs
+	if len(j.Command) > 0 {
+		b, err := marshalJSON(j.Command)
+		if err != nil {
+			return nil, err
+		}
+		command = sql.NullString{String: b, Valid: true}
+	}
+	env := "{}"
+	if len(j.Env) > 0 {
+		var err error
+		if env, err = marshalJSON(j.Env); err != nil {
+			return nil, err
+		}
+	}
+	return []any{j.Schedule, j.Timezone, command, j.Shell, j.Dir, env,
+		int64(j.Timeout), int64(j.KillGrace), string(j.Overlap), j.Paused, j.Source}, nil
+}
+
+// marshalJSON is json.Marshal without HTML escaping, so that "a && b" stays readable to whoever
+// opens the database with the sqlite3 shell.
+func marshalJSON(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter.Job, error) {
+	var job arbiter.Job
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		args, err := jobArgs(p.Job)
+		if err != nil {
+			return err
+		}
+		now := ns(p.Now)
+		args = append(append([]any{p.Job.Name}, args...), now, now)
+		job, err = scanJob(tx.QueryRowContext(ctx,
+			`INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING `+jobColumns, args...))
+		if err != nil {
+			return err
+		}
+		return event(ctx, tx, p.Now, "job.created", job.Name, 0, p.Actor, job.Schedule)
+	})
+	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
+		return arbiter.Job{}, fmt.Errorf("create job %q: %w: the name is taken", p.Job.Name, arbiter.ErrConflict)
+	} else if err != nil {
+		return arbiter.Job{}, fmt.Errorf("create job %q: %w", p.Job.Name, err)
+	}
+	return job, nil
+}
+
+func (s *Store) UpdateJob(ctx context.Context, p store.JobUpdateParams) (arbiter.Job, error) {
+	var job arbiter.Job
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		args, err := jobArgs(p.Job)
+		if err != nil {
+			return err
+		}
+		args = append(args, ns(p.Now), p.Job.Name)
+		job, err = scanJob(tx.QueryRowContext(ctx,
+			`UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
+				timeout_ns = ?, kill_grace_ns = ?, overlap = ?, paused = ?, source = ?, updated_at = ?
+			WHERE name = ?
+			RETURNING `+jobColumns, args...))
+		if err != nil {
+			return err
+		}
+		return event(ctx, tx, p.Now, "job.updated", job.Name, 0, p.Actor, job.Schedule)
+	})
+	if err != nil {
+		return arbiter.Job{}, fmt.Errorf("update job %q: %w", p.Job.Name, interpretError(err))
+	}
+	return job, nil
+}
+
+// SetJobPaused records a change only when there is one: pausing a paused job returns it
+// untouched and writes no event.
+func (s *Store) SetJobPaused(ctx context.Context, p store.JobSetPausedParams) (arbiter.Job, error) {
+	var job arbiter.Job
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		job, err = scanJob(tx.QueryRowContext(ctx,
+			`UPDATE jobs SET paused = ?, updated_at = ? WHERE name = ? AND paused <> ?
+			RETURNING `+jobColumns, p.Paused, ns(p.Now), p.Name, p.Paused))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Missing, or already as asked.
+			job, err = scanJob(tx.QueryRowContext(ctx,
+				`SELECT `+jobColumns+` FROM jobs WHERE name = ?`, p.Name))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		kind := "job.resumed"
+		if p.Paused {
+			kind = "job.paused"
+		}
+		return event(ctx, tx, p.Now, kind, job.Name, 0, p.Actor, "")
+	})
+	if err != nil {
+		verb := "resume"
+		if p.Paused {
+			verb = "pause"
+		}
+		return arbiter.Job{}, fmt.Errorf("%s job %q: %w", verb, p.Name, interpretError(err))
+	}
+	return job, nil
+}
+
+// DeleteJob removes the job row only; runs and their output stay for the history.
+func (s *Store) DeleteJob(ctx context.Context, p store.JobDeleteParams) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE name = ?`, p.Name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return sql.ErrNoRows
+		}
+		return event(ctx, tx, p.Now, "job.deleted", p.Name, 0, p.Actor, "")
+	})
+	if err != nil {
+		return fmt.Errorf("delete job %q: %w", p.Name, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) GetJob(ctx context.Context, name string) (arbiter.Job, error) {
+	job, err := scanJob(s.rd.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name = ?`, name))
+	if err != nil {
+		return arbiter.Job{}, fmt.Errorf("get job %q: %w", name, interpretError(err))
+	}
+	return job, nil
+}
+
+func (s *Store) ListJobs(ctx context.Context) ([]arbiter.Job, error) {
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var jobs []arbiter.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	return jobs, nil
+}

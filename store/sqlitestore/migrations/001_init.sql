@@ -1,0 +1,69 @@
+-- 001: the first schema: jobs, runs, run output and the event log.
+CREATE TABLE jobs (
+    name          TEXT    NOT NULL PRIMARY KEY,
+    schedule      TEXT    NOT NULL,
+    timezone      TEXT    NOT NULL DEFAULT '',
+    -- JSON array of argv; NULL for shell jobs, which use shell instead.
+    command       TEXT    CHECK (command IS NULL OR json_type(command) = 'array'),
+    shell         TEXT    NOT NULL DEFAULT '',
+    dir           TEXT    NOT NULL DEFAULT '',
+    env           TEXT    NOT NULL DEFAULT '{}' CHECK (json_type(env) = 'object'),
+    timeout_ns    INTEGER NOT NULL DEFAULT 0,
+    kill_grace_ns INTEGER NOT NULL DEFAULT 0,
+    overlap       TEXT    NOT NULL,
+    paused        INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    source        TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+
+-- AUTOINCREMENT so that run ids are never reused, even after old runs are purged: ids appear in
+-- logs, events and users' scripts. No foreign key to jobs: deleting a job keeps its history.
+CREATE TABLE runs (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    job            TEXT    NOT NULL,
+    trigger        TEXT    NOT NULL CHECK (trigger IN ('schedule', 'manual', 'retry', 'catchup')),
+    scheduled_at   INTEGER NOT NULL,
+    attempt        INTEGER NOT NULL DEFAULT 1,
+    state          TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed',
+                       'timed_out', 'cancelled', 'lost', 'skipped', 'missed')),
+    reason         TEXT    NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    started_at     INTEGER,
+    finished_at    INTEGER,
+    exit_code      INTEGER,
+    signal         TEXT    NOT NULL DEFAULT '',
+    pid            INTEGER NOT NULL DEFAULT 0,
+    worker         TEXT    NOT NULL DEFAULT '',
+    output_bytes   INTEGER NOT NULL DEFAULT 0,
+    output_dropped INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- A scheduled fire is materialized exactly once per job and fire time, even across crashes and
+-- schedulers: inserting it again is a no-op (INSERT ... ON CONFLICT DO NOTHING). Manual and retry
+-- runs may share a fire time.
+CREATE UNIQUE INDEX runs_fire ON runs (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup');
+-- The runs of a job, newest first; also the newest run per job (LatestRuns).
+CREATE INDEX runs_job_id ON runs (job, id);
+-- Runs by state: queued and running ones for the dispatcher and recovery, and Counts.
+CREATE INDEX runs_state_id ON runs (state, id);
+
+-- Chunks of a run's interleaved output. Seqs start at 1; a gap marks dropped output.
+CREATE TABLE run_output (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    at     INTEGER NOT NULL,
+    data   BLOB    NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- The append-only event log. No foreign keys: events outlive the jobs and runs they name.
+CREATE TABLE events (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    kind   TEXT    NOT NULL,
+    job    TEXT    NOT NULL DEFAULT '',
+    run_id INTEGER,
+    actor  TEXT    NOT NULL,
+    detail TEXT    NOT NULL DEFAULT ''
+) STRICT;

@@ -1,0 +1,153 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+// addOutputCounter adds n to one of the run's output counters; sql.ErrNoRows when the run is
+// missing.
+func addOutputCounter(ctx context.Context, tx *sql.Tx, runID int64, column string, n int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET `+column+` = `+column+` + ? WHERE id = ?`, n, runID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// AppendOutput writes no event: output is not a state change, and chunks arrive far too often.
+func (s *Store) AppendOutput(ctx context.Context, p store.OutputAppendParams) error {
+	if p.Seq < 1 {
+		return fmt.Errorf("append output of run %d: %w", p.RunID, arbiter.Invalidf("seq", "must be at least 1, not %d", p.Seq))
+	}
+	data := p.Data
+	if data == nil {
+		data = []byte{} // the column is NOT NULL; a nil slice would bind as NULL
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := addOutputCounter(ctx, tx, p.RunID, "output_bytes", int64(len(p.Data))); err != nil {
+			return err
+		}
+		// A duplicate seq fails the primary key and rolls back the counter above.
+		_, err := tx.ExecContext(ctx, `INSERT INTO run_output (run_id, seq, at, data) VALUES (?, ?, ?, ?)`,
+			p.RunID, p.Seq, ns(p.Now), data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append output of run %d (seq %d): %w", p.RunID, p.Seq, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) DropOutput(ctx context.Context, p store.OutputDropParams) error {
+	if p.FromSeq > p.ThroughSeq || p.Bytes < 0 {
+		return fmt.Errorf("drop output of run %d: %w", p.RunID,
+			arbiter.Invalidf("seq", "bad range %d-%d or byte count %d", p.FromSeq, p.ThroughSeq, p.Bytes))
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := addOutputCounter(ctx, tx, p.RunID, "output_dropped", p.Bytes); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`,
+			p.RunID, p.FromSeq, p.ThroughSeq)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("drop output of run %d: %w", p.RunID, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) ReadOutput(ctx context.Context, p store.OutputReadParams) ([]arbiter.OutputChunk, error) {
+	rows, err := s.rd.QueryContext(ctx,
+		`SELECT run_id, seq, at, data FROM run_output WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		p.RunID, p.AfterSeq, clampLimit(p.Limit, 1000, 1000))
+	if err != nil {
+		return nil, fmt.Errorf("read output of run %d: %w", p.RunID, interpretError(err))
+	}
+	defer rows.Close()
+	var chunks []arbiter.OutputChunk
+	for rows.Next() {
+		var (
+			c  arbiter.OutputChunk
+			at int64
+		)
+		if err := rows.Scan(&c.RunID, &c.Seq, &at, &c.Data); err != nil {
+			return nil, fmt.Errorf("read output of run %d: %w", p.RunID, err)
+		}
+		c.At = fromNS(at)
+		chunks = append(chunks, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read output of run %d: %w", p.RunID, interpretError(err))
+	}
+	return chunks, nil
+}
+
+func (s *Store) ListEvents(ctx context.Context, p store.EventListParams) ([]arbiter.Event, error) {
+	rows, err := s.rd.QueryContext(ctx,
+		`SELECT id, at, kind, job, run_id, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?`,
+		p.AfterID, clampLimit(p.Limit, 1000, 1000))
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var events []arbiter.Event
+	for rows.Next() {
+		var (
+			e     arbiter.Event
+			at    int64
+			runID sql.NullInt64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Job, &runID, &e.Actor, &e.Detail); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		e.At, e.RunID = fromNS(at), runID.Int64
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", interpretError(err))
+	}
+	return events, nil
+}
+
+func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
+	c := store.Counts{Runs: make(map[arbiter.RunState]int)}
+	// Both reads in one transaction, so the summary is of one moment.
+	tx, err := s.rd.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return store.Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(paused), 0) FROM jobs`).Scan(&c.Jobs, &c.Paused); err != nil {
+		return store.Counts{}, fmt.Errorf("counts: %w", interpretError(err))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT state, count(*) FROM runs GROUP BY state`)
+	if err != nil {
+		return store.Counts{}, fmt.Errorf("counts: %w", interpretError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			state string
+			n     int
+		)
+		if err := rows.Scan(&state, &n); err != nil {
+			return store.Counts{}, fmt.Errorf("counts: %w", err)
+		}
+		c.Runs[arbiter.RunState(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return store.Counts{}, fmt.Errorf("counts: %w", interpretError(err))
+	}
+	return c, nil
+}

@@ -1,0 +1,200 @@
+// Package sqlitestore is the store.Store of a single-node arbiter: one SQLite file in WAL mode,
+// written through a single connection and read through a small pool.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Options tune Open.
+type Options struct {
+	// Logger receives the store's rare notices (migrations applied). nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a store.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	// SQLite allows one writer at a time. Funnelling every write through one connection means our
+	// own writers queue in database/sql instead of failing each other with SQLITE_BUSY, and each
+	// write transaction can BEGIN IMMEDIATE (take the write lock up front) without deadlocking a
+	// reader that tries to upgrade. WAL lets the readers in rd proceed alongside the writer, each
+	// seeing the last committed state.
+	wr *sql.DB
+	rd *sql.DB
+}
+
+// readConns is the size of the read pool: enough for the API, the TUI and the scheduler to read
+// side by side.
+const readConns = 4
+
+// Open opens (creating it when missing) the database at path and migrates it to the current
+// schema. It refuses a database written by a newer arbiter.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if path == "" || strings.ContainsRune(path, '?') {
+		// The driver reads everything after '?' as DSN parameters.
+		return nil, fmt.Errorf("open database: %w", arbiter.Invalidf("path", "%q is not a usable database path", path))
+	}
+	// The database will hold encrypted secrets and everything jobs print: create it private.
+	// SQLite gives its -wal and -shm files the mode of the database file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+
+	wr, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	wr.SetMaxOpenConns(1)
+	wr.SetConnMaxLifetime(0)
+	wr.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, wr, log); err != nil {
+		wr.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	rd, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		wr.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	rd.SetMaxOpenConns(readConns)
+	rd.SetMaxIdleConns(readConns)
+	if err := rd.PingContext(ctx); err != nil {
+		wr.Close()
+		rd.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return &Store{wr: wr, rd: rd}, nil
+}
+
+// dsn builds the driver's data source name. The pragmas travel in the DSN so that every
+// connection the pools open gets them, not just the first.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)") // waits out other processes (a backup, the sqlite3 shell)
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// FULL syncs the WAL on every commit: once a state change is reported it survives a power
+	// cut. Do not lower it for speed; batch changes into fewer transactions instead.
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)") // a write through the read pool is a bug: make it fail
+	} else {
+		q.Set("_txlock", "immediate") // BEGIN IMMEDIATE: take the write lock when the tx starts
+	}
+	return path + "?" + q.Encode()
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.rd.Close(), s.wr.Close())
+}
+
+// write runs fn in a write transaction on the writer connection and commits it.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wr.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// interpretError maps driver errors onto the arbiter sentinels. Callers wrap the result with the
+// operation's name.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return arbiter.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", arbiter.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return fmt.Errorf("%w: %v", arbiter.ErrInvalid, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %v", arbiter.ErrNotFound, err)
+		}
+	}
+	return err
+}
+
+// event appends one row to the event log inside tx, so the log never disagrees with the change.
+func event(ctx context.Context, tx *sql.Tx, at time.Time, kind, job string, runID int64, actor, detail string) error {
+	if actor == "" {
+		actor = "daemon"
+	}
+	var run sql.NullInt64
+	if runID != 0 {
+		run = sql.NullInt64{Int64: runID, Valid: true}
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO events (at, kind, job, run_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+		ns(at), kind, job, run, actor, detail)
+	return err
+}
+
+// ns converts a time to the stored form: UTC unix nanoseconds.
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+// nullNS stores the zero time as NULL ("not yet").
+func nullNS(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func fromNullNS(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNS(n.Int64)
+}
+
+// clampLimit applies a list operation's default and maximum page size.
+func clampLimit(limit, def, max int) int {
+	switch {
+	case limit <= 0:
+		return def
+	case limit > max:
+		return max
+	}
+	return limit
+}
+
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(dest ...any) error }

@@ -1,0 +1,224 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+func testCreateGetJob(t *testing.T, s store.Store) {
+	j := newJob("backup")
+	j.CreatedAt, j.UpdatedAt = at(-60), at(-60) // the store's clock (Now) wins
+	got := createJob(t, s, j)
+
+	want := j
+	want.CreatedAt, want.UpdatedAt = base, base
+	wantJob(t, "CreateJob", got, want)
+
+	got, err := s.GetJob(t.Context(), "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJob(t, "GetJob", got, want)
+}
+
+func testCreateDuplicateJob(t *testing.T, s store.Store) {
+	first := createJob(t, s, newJob("backup"))
+	other := newJob("backup")
+	other.Schedule = "@daily"
+	_, err := s.CreateJob(t.Context(), store.JobCreateParams{Job: other, Now: at(1), Actor: "uid:1000"})
+	wantErr(t, "CreateJob of a taken name", err, arbiter.ErrConflict)
+
+	got, err := s.GetJob(t.Context(), "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJob(t, "job after the failed create", got, first)
+}
+
+func testJobRoundTrip(t *testing.T, s store.Store) {
+	tests := []struct {
+		name string
+		edit func(j *arbiter.Job)
+	}{
+		{"command", func(j *arbiter.Job) {}},
+		{"shell", func(j *arbiter.Job) {
+			j.Command, j.Shell = nil, `printf '%s\n' "$GREETING" | tr a-z A-Z && exit 3`
+		}},
+		{"unicode", func(j *arbiter.Job) {
+			j.Command = []string{"/usr/bin/say", "grüße, 世界 ✓", "", `"quoted" \ back\slash`, "tab\there"}
+			j.Dir = "/srv/données/日本"
+			j.Env = map[string]string{"NAME": "Zoë 🚀", "EMPTY": "", "JSON": `{"a":[1,2]}`}
+		}},
+		{"nil env", func(j *arbiter.Job) { j.Env = nil }},
+		{"empty env", func(j *arbiter.Job) { j.Env = map[string]string{} }},
+		{"durations", func(j *arbiter.Job) {
+			j.Timeout, j.KillGrace = time.Nanosecond, 36*time.Hour+time.Nanosecond
+		}},
+		{"zone and source", func(j *arbiter.Job) {
+			j.Timezone, j.Source = "", "/etc/arbiter/jobs/backup.toml"
+		}},
+		{"paused", func(j *arbiter.Job) { j.Paused = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := newJob(sanitize(tt.name)) // the cases share one store
+			tt.edit(&j)
+			created := createJob(t, s, j)
+			got, err := s.GetJob(t.Context(), j.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := j
+			want.CreatedAt, want.UpdatedAt = base, base
+			wantJob(t, "CreateJob", created, want)
+			wantJob(t, "GetJob", got, want)
+		})
+	}
+}
+
+// sanitize turns a case name into a valid job name.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+func testJobNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.GetJob(ctx, "nope")
+	wantErr(t, "GetJob", err, arbiter.ErrNotFound)
+	_, err = s.UpdateJob(ctx, store.JobUpdateParams{Job: newJob("nope"), Now: base})
+	wantErr(t, "UpdateJob", err, arbiter.ErrNotFound)
+	_, err = s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "nope", Paused: true, Now: base})
+	wantErr(t, "SetJobPaused", err, arbiter.ErrNotFound)
+	err = s.DeleteJob(ctx, store.JobDeleteParams{Name: "nope", Now: base})
+	wantErr(t, "DeleteJob", err, arbiter.ErrNotFound)
+	if events := allEvents(t, s); len(events) != 0 {
+		t.Errorf("failed operations wrote events: %+v", events)
+	}
+}
+
+func testListJobs(t *testing.T, s store.Store) {
+	jobs, err := s.ListJobs(t.Context())
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("ListJobs of an empty store = %v, %v", jobs, err)
+	}
+	for _, name := range []string{"m", "a", "z.1", "a-2", "0"} {
+		createJob(t, s, newJob(name))
+	}
+	jobs, err = s.ListJobs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range jobs {
+		names = append(names, j.Name)
+	}
+	wantEqual(t, "ListJobs names", names, []string{"0", "a", "a-2", "m", "z.1"})
+}
+
+func testUpdateJob(t *testing.T, s store.Store) {
+	createJob(t, s, newJob("backup"))
+
+	j := arbiter.Job{
+		Name:      "backup",
+		Schedule:  "0 3 * * *",
+		Timezone:  "America/New_York",
+		Shell:     "pg_dump app > /tmp/app.sql",
+		Dir:       "/var/backups",
+		Timeout:   time.Hour,
+		KillGrace: 30 * time.Second,
+		Overlap:   arbiter.OverlapSkip,
+		Paused:    true,
+		Source:    "jobs/backup.toml",
+		CreatedAt: at(100), // ignored: CreatedAt is kept
+	}
+	got, err := s.UpdateJob(t.Context(), store.JobUpdateParams{Job: j, Now: at(5), Actor: "uid:1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := j
+	want.CreatedAt, want.UpdatedAt = base, at(5)
+	wantJob(t, "UpdateJob", got, want)
+	got, err = s.GetJob(t.Context(), "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJob(t, "GetJob after update", got, want)
+}
+
+func testPauseJob(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	created := createJob(t, s, newJob("backup"))
+
+	got, err := s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "backup", Paused: true, Now: at(1), Actor: "uid:1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := created
+	want.Paused, want.UpdatedAt = true, at(1)
+	wantJob(t, "pause", got, want)
+	if got, err = s.GetJob(ctx, "backup"); err != nil || !got.Paused {
+		t.Errorf("GetJob after pause = %+v, %v; want paused", got, err)
+	}
+
+	// Pausing again is not an error.
+	if got, err = s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "backup", Paused: true, Now: at(2)}); err != nil || !got.Paused {
+		t.Errorf("pause a paused job = %+v, %v; want paused", got, err)
+	}
+
+	got, err = s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "backup", Paused: false, Now: at(3), Actor: "uid:1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Paused, want.UpdatedAt = false, at(3)
+	wantJob(t, "resume", got, want)
+}
+
+func testDeleteJobKeepsRuns(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createJob(t, s, newJob("backup"))
+	fire := insertFire(t, s, "backup", at(5))
+	manual, err := s.InsertRun(ctx, store.RunInsertParams{Job: "backup", Trigger: arbiter.TriggerManual, ScheduledAt: at(6), Now: at(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendOutput(ctx, store.OutputAppendParams{RunID: fire.ID, Seq: 1, Data: []byte("kept"), Now: at(5)}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.DeleteJob(ctx, store.JobDeleteParams{Name: "backup", Now: at(10), Actor: "uid:1000"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetJob(ctx, "backup")
+	wantErr(t, "GetJob after delete", err, arbiter.ErrNotFound)
+	err = s.DeleteJob(ctx, store.JobDeleteParams{Name: "backup", Now: at(11)})
+	wantErr(t, "DeleteJob twice", err, arbiter.ErrNotFound)
+
+	fire.OutputBytes = int64(len("kept"))
+	wantEqual(t, "GetRun after delete", getRun(t, s, fire.ID), fire)
+	runs, err := s.ListRuns(ctx, store.RunListParams{Job: "backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "ListRuns after delete", runs, []arbiter.Run{manual, fire})
+	chunks, err := s.ReadOutput(ctx, store.OutputReadParams{RunID: fire.ID})
+	if err != nil || len(chunks) != 1 || string(chunks[0].Data) != "kept" {
+		t.Errorf("ReadOutput after delete = %+v, %v; want the chunk", chunks, err)
+	}
+
+	// The name is free again.
+	createJob(t, s, newJob("backup"))
+	_, inserted, err := s.InsertFire(ctx, store.FireInsertParams{Job: "backup", ScheduledAt: at(20),
+		Trigger: arbiter.TriggerSchedule, State: arbiter.StateQueued, Now: at(20)})
+	if err != nil || !inserted {
+		t.Errorf("InsertFire for the recreated job = inserted %v, %v", inserted, err)
+	}
+}

@@ -52,7 +52,10 @@ type Store interface {
 	// OutputBytes. arbiter.ErrConflict when the seq is already stored.
 	AppendOutput(ctx context.Context, p OutputAppendParams) error
 	// DropOutput deletes the chunks with FromSeq <= seq <= ThroughSeq and adds Bytes to the run's
-	// OutputDropped, in one transaction.
+	// OutputDropped, in one transaction. Bytes counts everything dropped in that range, including
+	// bytes the writer discarded without ever appending them (those are added to OutputBytes, so
+	// OutputBytes stays the total the run wrote); arbiter.ErrInvalid when Bytes is less than what
+	// the range holds.
 	DropOutput(ctx context.Context, p OutputDropParams) error
 	// ReadOutput returns up to Limit chunks with seq > AfterSeq, in seq order.
 	ReadOutput(ctx context.Context, p OutputReadParams) ([]arbiter.OutputChunk, error)

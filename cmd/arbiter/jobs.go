@@ -18,9 +18,9 @@ import (
 )
 
 type addOptions struct {
-	name, cron, tz, timeout, dir, shell string
-	env                                 []string
-	paused                              bool
+	name, cron, tz, timeout, killGrace, dir, shell string
+	env                                            []string
+	paused                                         bool
 }
 
 func (a *app) addCmd() *cobra.Command {
@@ -59,6 +59,7 @@ The command is run directly, without a shell; use --shell to run a shell string 
 	f.StringVar(&o.cron, "cron", "", "schedule: a cron expression, a macro such as @daily, or '@every 90s' (required)")
 	f.StringVar(&o.tz, "tz", "", "IANA time zone the schedule is evaluated in (default: the daemon's)")
 	f.StringVar(&o.timeout, "timeout", "", "stop the run after this long, e.g. 30m (default: no limit)")
+	f.StringVar(&o.killGrace, "kill-grace", "", "time between SIGTERM and SIGKILL when a run is stopped (default 10s)")
 	f.StringArrayVar(&o.env, "env", nil, "set an environment variable, KEY=VALUE (repeatable)")
 	f.StringVar(&o.dir, "dir", "", "working directory of the command")
 	f.StringVar(&o.shell, "shell", "", "run this string with /bin/sh -c instead of a command")
@@ -79,7 +80,7 @@ func (o *addOptions) spec(cmd *cobra.Command, args []string) (spec api.JobSpec, 
 	}
 	spec = api.JobSpec{
 		Name: o.name, Schedule: o.cron, Timezone: o.tz, Command: args, Shell: o.shell,
-		Timeout: o.timeout, Paused: o.paused,
+		Timeout: o.timeout, KillGrace: o.killGrace, Paused: o.paused,
 	}
 	if spec.Env, err = parseEnv(o.env); err != nil {
 		return spec, false, err

@@ -20,7 +20,7 @@ import (
 	"github.com/arbiterd/arbiter/client"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(withBinaryCleanup{m}) }
 
 // cli runs the command tree in-process and returns what it printed and its exit code.
 func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {

@@ -54,7 +54,20 @@ func (s *Store) DropOutput(ctx context.Context, p store.OutputDropParams) error 
 			arbiter.Invalidf("seq", "bad range %d-%d or byte count %d", p.FromSeq, p.ThroughSeq, p.Bytes))
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		var stored int64
+		if err := tx.QueryRowContext(ctx,
+			`SELECT COALESCE(SUM(length(data)), 0) FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`,
+			p.RunID, p.FromSeq, p.ThroughSeq).Scan(&stored); err != nil {
+			return err
+		}
+		if p.Bytes < stored {
+			return arbiter.Invalidf("bytes", "%d is less than the %d bytes stored in seqs %d-%d", p.Bytes, stored, p.FromSeq, p.ThroughSeq)
+		}
 		if err := addOutputCounter(ctx, tx, p.RunID, "output_dropped", p.Bytes); err != nil {
+			return err
+		}
+		// Bytes dropped before they were ever appended still count as written.
+		if err := addOutputCounter(ctx, tx, p.RunID, "output_bytes", p.Bytes-stored); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`,

@@ -100,6 +100,21 @@ func testOutputDrop(t *testing.T, s store.Store) {
 	if got := getRun(t, s, run.ID); got.OutputDropped != dropped+5 {
 		t.Errorf("OutputDropped = %d, want %d", got.OutputDropped, dropped+5)
 	}
+
+	// Bytes dropped without ever being appended (a skipped seq) still count as written.
+	if err := s.DropOutput(ctx, store.OutputDropParams{RunID: run.ID, FromSeq: 6, ThroughSeq: 6, Bytes: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getRun(t, s, run.ID); got.OutputBytes != total+7 || got.OutputDropped != dropped+5+7 {
+		t.Errorf("OutputBytes, OutputDropped = %d, %d; want %d, %d", got.OutputBytes, got.OutputDropped, total+7, dropped+5+7)
+	}
+
+	// A byte count below what the range holds is refused and changes nothing.
+	err := s.DropOutput(ctx, store.OutputDropParams{RunID: run.ID, FromSeq: 5, ThroughSeq: 5, Bytes: 1})
+	wantErr(t, "DropOutput with too few bytes", err, arbiter.ErrInvalid)
+	if got := readOutput(t, s, store.OutputReadParams{RunID: run.ID, AfterSeq: 4}); len(got) != 1 || string(got[0].Data) != "more\n" {
+		t.Errorf("output after a refused drop = %+v", got)
+	}
 }
 
 func testOutputErrors(t *testing.T, s store.Store) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/client"
+	"github.com/arbiterd/arbiter/tui"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(withBinaryCleanup{m}) }
@@ -233,3 +234,6 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard's seam must stay satisfied by the one client.
+var _ tui.Source = (*client.Client)(nil)

@@ -48,7 +48,11 @@ func renderRuns(w io.Writer, runs []api.Run, now time.Time, loc *time.Location) 
 func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error {
 	t := newTable(w)
 	t.row("Name:", j.Name)
-	t.row("Schedule:", j.Schedule+" ("+j.Timezone+")")
+	zone := j.Timezone
+	if zone == "" {
+		zone = "the daemon's time zone"
+	}
+	t.row("Schedule:", j.Schedule+" ("+zone+")")
 	if j.Shell != "" {
 		t.row("Shell:", j.Shell)
 	} else {

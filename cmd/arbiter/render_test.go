@@ -59,7 +59,7 @@ func goldenJobs() []api.Job {
 				FinishedAt: at(-14*time.Hour - 58*time.Minute), ExitCode: intp(3)},
 		},
 		{
-			Name: "pg-dump", Schedule: "*/5 * * * *", Timezone: "Europe/Berlin", Shell: "pg_dump db | gzip > /srv/db.gz",
+			Name: "pg-dump", Schedule: "*/5 * * * *", Shell: "pg_dump db | gzip > /srv/db.gz",
 			KillGrace: "10s", Overlap: "skip", Source: "/etc/arbiter/jobs/db.toml",
 			CreatedAt: *at(-3 * time.Hour), UpdatedAt: *at(-3 * time.Hour),
 			NextRun: at(4*time.Minute + 10*time.Second),

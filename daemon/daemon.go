@@ -243,6 +243,8 @@ func (d *Daemon) fire(ctx context.Context, job arbiter.Job, at time.Time) {
 	}
 	run, inserted, err := d.store.InsertFire(ctx, p)
 	switch {
+	case errors.Is(err, arbiter.ErrNotFound):
+		d.log.Debug("job deleted as it fired", "job", job.Name, "at", at)
 	case err != nil:
 		d.log.Error("record fire", "job", job.Name, "at", at, "err", err)
 	case inserted && run.State == arbiter.StateQueued:

@@ -479,43 +479,34 @@ func intParam(s, name string, def, max int) (int, error) {
 	return n, nil
 }
 
-func runID(r *http.Request) (int64, error) {
+// pathRun loads the run named by the request's path.
+func (d *Daemon) pathRun(r *http.Request) (arbiter.Run, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, badRequest("run id must be a positive whole number, got %q", r.PathValue("id"))
+		return arbiter.Run{}, badRequest("run id must be a positive whole number, got %q", r.PathValue("id"))
 	}
-	return id, nil
-}
-
-func runErr(id int64, err error) error {
+	run, err := d.store.GetRun(r.Context(), id)
 	if errors.Is(err, arbiter.ErrNotFound) {
-		return &apiError{http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no run with id %d; `arbiter runs` lists them", id)}
+		return arbiter.Run{}, &apiError{http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no run with id %d; `arbiter runs` lists them", id)}
 	}
-	return err
+	return run, err
 }
 
 func (d *Daemon) handleGetRun(w http.ResponseWriter, r *http.Request) error {
-	id, err := runID(r)
+	run, err := d.pathRun(r)
 	if err != nil {
 		return err
-	}
-	run, err := d.store.GetRun(r.Context(), id)
-	if err != nil {
-		return runErr(id, err)
 	}
 	writeJSON(w, http.StatusOK, api.FromRun(run))
 	return nil
 }
 
 func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) error {
-	id, err := runID(r)
+	run, err := d.pathRun(r)
 	if err != nil {
 		return err
 	}
-	run, err := d.store.GetRun(r.Context(), id)
-	if err != nil {
-		return runErr(id, err)
-	}
+	id := run.ID
 	if run.State.Terminal() {
 		return &apiError{http.StatusConflict, api.CodeConflict, fmt.Sprintf("run %d already ended (%s)", id, run.State)}
 	}
@@ -524,7 +515,7 @@ func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) error {
 		if run, err = d.store.FinishRun(r.Context(), store.RunFinishParams{
 			ID: id, State: arbiter.StateCancelled, Reason: "cancelled by " + actorOf(r), Now: d.clock.Now(), Actor: actorOf(r),
 		}); err != nil {
-			return runErr(id, err)
+			return err
 		}
 	}
 	writeJSON(w, http.StatusAccepted, api.FromRun(run))
@@ -537,10 +528,11 @@ const fallbackPoll = 2 * time.Second
 // handleOutput writes a run's output as plain text. A gap in chunk numbers (output dropped to
 // respect the cap) becomes a marker line. With follow=1 it streams until the run has ended.
 func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
-	id, err := runID(r)
+	run, err := d.pathRun(r)
 	if err != nil {
 		return err
 	}
+	id := run.ID
 	after, err := intParam(r.URL.Query().Get("after"), "after", 0, -1)
 	if err != nil {
 		return err
@@ -554,9 +546,6 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("follow must be 1 or 0")
 	}
 	ctx := r.Context()
-	if _, err := d.store.GetRun(ctx, id); err != nil {
-		return runErr(id, err)
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	rc := http.NewResponseController(w)
@@ -567,7 +556,7 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 		wake := d.outputs.Wait(id) // subscribe before reading, so no chunk slips between
 		// The state is read before the chunks: a run's output is all stored before its end
 		// is recorded, so once it reads terminal, draining the chunks gets everything.
-		run, err := d.store.GetRun(ctx, id)
+		run, err = d.store.GetRun(ctx, id)
 		if err != nil {
 			return nil // the client went away, or the store is closing; the stream just ends
 		}

@@ -70,6 +70,38 @@ func TestE2EEverySecondJobRecordsRunsAndOutput(t *testing.T) {
 	}
 }
 
+func TestE2EOverlapSkipRecordsSkippedFires(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	// Each run outlasts the next two fires.
+	d.mustArbiter("add", "--name", "slow", "--cron", "* * * * * *", "--", "sleep", "2.5")
+	var skipped []api.Run
+	var byID map[int64]api.Run
+	eventually(t, 30*time.Second, "two skipped fires", func() bool {
+		skipped, byID = nil, map[int64]api.Run{}
+		for _, r := range d.runs("slow") {
+			byID[r.ID] = r
+			if r.State == "skipped" {
+				skipped = append(skipped, r)
+			}
+		}
+		return len(skipped) >= 2
+	})
+	for _, s := range skipped {
+		var busy int64
+		if _, err := fmt.Sscanf(s.Reason, "skipped: previous run %d still running", &busy); err != nil {
+			t.Fatalf("skip reason %q does not name the busy run", s.Reason)
+		}
+		prev, ok := byID[busy]
+		if !ok || !prev.ScheduledAt.Before(s.ScheduledAt) || s.StartedAt != nil || s.FinishedAt == nil {
+			t.Errorf("skipped fire %+v blamed on run %+v", s, prev)
+		}
+	}
+	if r := d.mustArbiter("runs", "slow", "--state", "skipped"); !strings.Contains(r.stdout, "still running") {
+		t.Errorf("runs --state skipped does not show the reason:\n%s", r.stdout)
+	}
+}
+
 func TestE2ERunWaitExitCodes(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)

@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/arbiterd/arbiter/api"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startInProcess runs a daemon in this process and returns an HTTP client on its socket.
+func startInProcess(t *testing.T, cfg Config) (*http.Client, func() error) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "arbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Socket = filepath.Join(dir, "s.sock")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Signals = make(chan os.Signal) // stopped through ctx instead
+	ready := make(chan struct{})
+	cfg.Ready = ready
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", cfg.Socket)
+	}}}
+	stop := func() error {
+		hc.CloseIdleConnections()
+		cancel()
+		return <-done
+	}
+	return hc, stop
+}
+
+func TestRunStopsCleanlyWithoutLeaks(t *testing.T) {
+	hc, stop := startInProcess(t, Config{ShutdownGrace: time.Second})
+	body := `{"name":"quick","schedule":"0 0 1 1 *","command":["echo","hi"]}`
+	resp, err := hc.Post("http://arbiter/v1/jobs", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create job: %s", resp.Status)
+	}
+	resp, err = hc.Post("http://arbiter/v1/jobs/quick/trigger", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run api.Run
+	err = json.NewDecoder(resp.Body).Decode(&run)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("trigger: %s %v", resp.Status, err)
+	}
+	// Following the output returns once the run has ended.
+	resp, err = hc.Get("http://arbiter/v1/runs/" + strconv.FormatInt(run.ID, 10) + "/output?follow=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(out) != "hi\n" {
+		t.Fatalf("output = %q, %v", out, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v after a clean stop", err)
+	}
+}
+
+func TestRunRefusesASecondDaemonOnTheDataDir(t *testing.T) {
+	dir, err := os.MkdirTemp("", "arbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	err = Run(context.Background(), Config{
+		DataDir: dir, Socket: filepath.Join(dir, "s.sock"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "already using data dir") || !strings.Contains(err.Error(), "pid") {
+		t.Fatalf("Run = %v, want a refusal naming the holder", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "arbiter.db")); !os.IsNotExist(err) {
+		t.Errorf("the refused daemon touched the database: %v", err)
+	}
+}

@@ -19,8 +19,14 @@ const (
 // Sources of a job besides a job file's path.
 const SourceCLI = "cli"
 
-// DefaultKillGrace is how long a process group has between SIGTERM and SIGKILL.
-const DefaultKillGrace = 10 * time.Second
+// Defaults of a job's fields.
+const (
+	DefaultKillGrace  = 10 * time.Second // between SIGTERM and SIGKILL
+	DefaultCatchup    = 5 * time.Minute
+	DefaultRetryDelay = 10 * time.Second
+	MaxRetryDelay     = time.Hour // the backoff stops doubling here
+	MaxRetries        = 100
+)
 
 // Job is a named command and the schedule it runs on.
 type Job struct {
@@ -38,8 +44,15 @@ type Job struct {
 	Timeout   time.Duration // 0: no limit
 	KillGrace time.Duration // 0: DefaultKillGrace
 	Overlap   Overlap       // "": OverlapSkip
-	Paused    bool
-	Source    string // SourceCLI, or the job file it came from
+	// Catchup is how far back fires missed while the daemon was down (or the clock jumped) are
+	// still run, once; older ones become one missed record. 0 disables catch-up. Callers that
+	// build jobs from user input apply DefaultCatchup when the user gave none.
+	Catchup    time.Duration
+	Retries    int           // extra attempts after a failed, timed-out or lost run
+	RetryDelay time.Duration // backoff before the first retry, doubling per attempt; 0: DefaultRetryDelay
+	Jitter     time.Duration // each fire starts after a random delay up to this
+	Paused     bool
+	Source     string // SourceCLI, or the job file it came from
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -67,6 +80,9 @@ func (j *Job) Normalize() {
 	}
 	if j.KillGrace == 0 {
 		j.KillGrace = DefaultKillGrace
+	}
+	if j.RetryDelay == 0 {
+		j.RetryDelay = DefaultRetryDelay
 	}
 	if j.Source == "" {
 		j.Source = SourceCLI
@@ -115,11 +131,21 @@ func (j *Job) Validate() error {
 		return Invalidf("kill_grace", "must not be negative")
 	}
 	switch j.Overlap {
-	case "", OverlapSkip:
-	case OverlapQueue, OverlapAllow, OverlapReplace:
-		return Invalidf("overlap", "%q is not supported yet; use %q", j.Overlap, OverlapSkip)
+	case "", OverlapSkip, OverlapQueue, OverlapAllow, OverlapReplace:
 	default:
 		return Invalidf("overlap", "%q is not one of skip, queue, allow, replace", j.Overlap)
+	}
+	if j.Catchup < 0 {
+		return Invalidf("catchup", "must not be negative; use 0 to turn catch-up off")
+	}
+	if j.Retries < 0 || j.Retries > MaxRetries {
+		return Invalidf("retries", "%d is out of range 0-%d", j.Retries, MaxRetries)
+	}
+	if j.RetryDelay < 0 {
+		return Invalidf("retry_delay", "must not be negative")
+	}
+	if j.Jitter < 0 {
+		return Invalidf("jitter", "must not be negative")
 	}
 	return nil
 }

@@ -75,6 +75,15 @@ type Run struct {
 
 	OutputBytes   int64 // bytes the run wrote in all
 	OutputDropped int64 // bytes dropped from the middle to respect the output cap
+
+	RetryOf   int64         // the first attempt's id for retries; 0 for a first attempt
+	NotBefore time.Time     // a queued run does not start before this (retry backoff, jitter)
+	Jitter    time.Duration // the random delay given to this fire
+
+	// A missed record stands for MissedCount fires, from ScheduledAt through MissedUntil, that
+	// fell outside the catch-up window while the daemon was down or the clock jumped.
+	MissedCount int
+	MissedUntil time.Time
 }
 
 // Duration is how long the run ran, up to now when it is still running.

@@ -17,7 +17,13 @@ CREATE TABLE jobs (
     paused        INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
     source        TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    -- Added by migration 002, hence after the times. Jobs stored before it got the defaults of
+    -- the time: catch-up 5m, retry delay 10s.
+    catchup_ns     INTEGER NOT NULL DEFAULT 0, -- 0: catch-up off
+    retries        INTEGER NOT NULL DEFAULT 0, -- extra attempts after a failure
+    retry_delay_ns INTEGER NOT NULL DEFAULT 0, -- backoff before the first retry, doubling
+    jitter_ns      INTEGER NOT NULL DEFAULT 0  -- each fire starts up to this much later
 ) STRICT;
 
 -- AUTOINCREMENT so that run ids are never reused, even after old runs are purged: ids appear in
@@ -39,7 +45,15 @@ CREATE TABLE runs (
     pid            INTEGER NOT NULL DEFAULT 0,
     worker         TEXT    NOT NULL DEFAULT '',
     output_bytes   INTEGER NOT NULL DEFAULT 0,
-    output_dropped INTEGER NOT NULL DEFAULT 0
+    output_dropped INTEGER NOT NULL DEFAULT 0,
+    -- Added by migration 002.
+    retry_of       INTEGER,                    -- retries: the first attempt's id; NULL otherwise
+    not_before     INTEGER,                    -- a queued run does not start before this
+    jitter_ns      INTEGER NOT NULL DEFAULT 0, -- the random delay given to this fire
+    -- A missed record stands for missed_count fires, scheduled_at through missed_until; other
+    -- runs have 0 and NULL.
+    missed_count   INTEGER NOT NULL DEFAULT 0,
+    missed_until   INTEGER
 ) STRICT;
 
 -- A scheduled fire is materialized exactly once per job and fire time, even across crashes and
@@ -50,6 +64,15 @@ CREATE UNIQUE INDEX runs_fire ON runs (job, scheduled_at) WHERE trigger IN ('sch
 CREATE INDEX runs_job_id ON runs (job, id);
 -- Runs by state: queued and running ones for the dispatcher and recovery, and Counts.
 CREATE INDEX runs_state_id ON runs (state, id);
+-- ListRuns by job and fire-time range. runs_fire cannot serve it: it is partial (scheduled
+-- triggers only) and the range filter applies to every trigger.
+CREATE INDEX runs_job_scheduled ON runs (job, scheduled_at);
+-- LastFires: the latest missed_until of each job, in one step. Only missed records have one, so
+-- the index stays tiny. (The latest scheduled_at comes from runs_fire.)
+CREATE INDEX runs_missed ON runs (job, missed_until) WHERE missed_until IS NOT NULL;
+-- Each attempt of a retry chain exists once, so a retry decided twice (a crash between deciding
+-- and recording, two schedulers) is refused instead of run twice.
+CREATE UNIQUE INDEX runs_retry ON runs (retry_of, attempt) WHERE retry_of IS NOT NULL;
 
 -- Chunks of a run's interleaved output. Seqs start at 1; a gap marks dropped output.
 CREATE TABLE run_output (
@@ -70,5 +93,7 @@ CREATE TABLE events (
     actor  TEXT    NOT NULL,
     detail TEXT    NOT NULL DEFAULT ''
 ) STRICT;
+-- ListEvents of one job (logs -f, the dashboard's job view), without a scan of the whole log.
+CREATE INDEX events_job_id ON events (job, id);
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

@@ -44,6 +44,9 @@ type Store interface {
 	ListRuns(ctx context.Context, p RunListParams) ([]arbiter.Run, error)
 	// LatestRuns returns the newest run of each named job (all jobs with runs when jobs is nil).
 	LatestRuns(ctx context.Context, jobs []string) (map[string]arbiter.Run, error)
+	// LastFires returns, per job, the latest fire time accounted for by a scheduled fire, a
+	// catch-up run or a missed record (its MissedUntil): where catch-up resumes after a restart.
+	LastFires(ctx context.Context) (map[string]time.Time, error)
 	// RecoverRuns marks every run still running (a previous daemon died under it) as lost and
 	// returns them as they were before, so the caller can clean up after their processes.
 	RecoverRuns(ctx context.Context, p RunRecoverParams) ([]arbiter.Run, error)
@@ -99,14 +102,20 @@ type FireInsertParams struct {
 	Trigger     arbiter.Trigger  // TriggerSchedule or TriggerCatchup
 	State       arbiter.RunState // StateQueued, or StateSkipped / StateMissed with a Reason
 	Reason      string
+	NotBefore   time.Time     // queued runs: not started before this (jitter)
+	Jitter      time.Duration // the random delay given to the fire
+	MissedCount int           // StateMissed: how many fires the record stands for
+	MissedUntil time.Time     // StateMissed: the last of them
 	Now         time.Time
 }
 
 type RunInsertParams struct {
 	Job         string
 	Trigger     arbiter.Trigger // TriggerManual or TriggerRetry
-	ScheduledAt time.Time
-	Attempt     int // 0 means 1
+	ScheduledAt time.Time       // retries keep the first attempt's
+	Attempt     int             // 0 means 1
+	RetryOf     int64           // retries: the first attempt's id
+	NotBefore   time.Time       // retries: when the backoff ends
 	Now         time.Time
 	Actor       string
 }
@@ -129,10 +138,12 @@ type RunFinishParams struct {
 }
 
 type RunListParams struct {
-	Job      string             // "" for every job
-	States   []arbiter.RunState // nil for every state
-	BeforeID int64              // 0 for the newest
-	Limit    int                // 0 for the store's default of 50
+	Job           string             // "" for every job
+	States        []arbiter.RunState // nil for every state
+	ScheduledFrom time.Time          // zero, or only runs with ScheduledAt >= this
+	ScheduledTo   time.Time          // zero, or only runs with ScheduledAt <= this
+	BeforeID      int64              // 0 for the newest
+	Limit         int                // 0 for the store's default of 50
 }
 
 type RunRecoverParams struct {
@@ -162,7 +173,8 @@ type OutputReadParams struct {
 
 type EventListParams struct {
 	AfterID int64
-	Limit   int // 0 for the store's default of 1000
+	Job     string // "" for every job
+	Limit   int    // 0 for the store's default of 1000
 }
 
 // Counts is a summary of the store.

@@ -14,19 +14,21 @@ import (
 )
 
 const jobColumns = `name, schedule, timezone, command, shell, dir, env, timeout_ns, kill_grace_ns,
-	overlap, paused, source, created_at, updated_at`
+	overlap, catchup_ns, retries, retry_delay_ns, jitter_ns, paused, source, created_at, updated_at`
 
 func scanJob(sc scanner) (arbiter.Job, error) {
 	var (
-		j                arbiter.Job
-		command          sql.NullString
-		env              string
-		timeout, grace   int64
-		created, updated int64
-		overlap          string
+		j                           arbiter.Job
+		command                     sql.NullString
+		env                         string
+		timeout, grace              int64
+		catchup, retryDelay, jitter int64
+		created, updated            int64
+		overlap                     string
 	)
 	err := sc.Scan(&j.Name, &j.Schedule, &j.Timezone, &command, &j.Shell, &j.Dir, &env,
-		&timeout, &grace, &overlap, &j.Paused, &j.Source, &created, &updated)
+		&timeout, &grace, &overlap, &catchup, &j.Retries, &retryDelay, &jitter, &j.Paused, &j.Source,
+		&created, &updated)
 	if err != nil {
 		return arbiter.Job{}, err
 	}
@@ -42,6 +44,7 @@ func scanJob(sc scanner) (arbiter.Job, error) {
 		j.Env = nil // one spelling of "no variables", whatever was stored
 	}
 	j.Timeout, j.KillGrace = time.Duration(timeout), time.Duration(grace)
+	j.Catchup, j.RetryDelay, j.Jitter = time.Duration(catchup), time.Duration(retryDelay), time.Duration(jitter)
 	j.Overlap = arbiter.Overlap(overlap)
 	j.CreatedAt, j.UpdatedAt = fromNS(created), fromNS(updated)
 	return j, nil
@@ -65,7 +68,9 @@ func jobArgs(j arbiter.Job) ([]any, error) {
 		}
 	}
 	return []any{j.Schedule, j.Timezone, command, j.Shell, j.Dir, env,
-		int64(j.Timeout), int64(j.KillGrace), string(j.Overlap), j.Paused, j.Source}, nil
+		int64(j.Timeout), int64(j.KillGrace), string(j.Overlap),
+		int64(j.Catchup), j.Retries, int64(j.RetryDelay), int64(j.Jitter),
+		j.Paused, j.Source}, nil
 }
 
 // marshalJSON is json.Marshal without HTML escaping, so that "a && b" stays readable to whoever
@@ -90,7 +95,7 @@ func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter
 		now := ns(p.Now)
 		args = append(append([]any{p.Job.Name}, args...), now, now)
 		job, err = scanJob(tx.QueryRowContext(ctx,
-			`INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			`INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(len(args))+`)
 			RETURNING `+jobColumns, args...))
 		if err != nil {
 			return err
@@ -115,7 +120,9 @@ func (s *Store) UpdateJob(ctx context.Context, p store.JobUpdateParams) (arbiter
 		args = append(args, ns(p.Now), p.Job.Name)
 		job, err = scanJob(tx.QueryRowContext(ctx,
 			`UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
-				timeout_ns = ?, kill_grace_ns = ?, overlap = ?, paused = ?, source = ?, updated_at = ?
+				timeout_ns = ?, kill_grace_ns = ?, overlap = ?,
+				catchup_ns = ?, retries = ?, retry_delay_ns = ?, jitter_ns = ?,
+				paused = ?, source = ?, updated_at = ?
 			WHERE name = ?
 			RETURNING `+jobColumns, args...))
 		if err != nil {

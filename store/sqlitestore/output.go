@@ -106,10 +106,19 @@ func (s *Store) ReadOutput(ctx context.Context, p store.OutputReadParams) ([]arb
 	return chunks, nil
 }
 
+// listEventsQuery builds ListEvents' query, apart so that a test can check its plan.
+func listEventsQuery(p store.EventListParams) (string, []any) {
+	q := `SELECT id, at, kind, job, run_id, actor, detail FROM events WHERE id > ?`
+	args := []any{p.AfterID}
+	if p.Job != "" {
+		q, args = q+` AND job = ?`, append(args, p.Job) // served by events_job_id
+	}
+	return q + ` ORDER BY id LIMIT ?`, append(args, clampLimit(p.Limit, 1000, 1000))
+}
+
 func (s *Store) ListEvents(ctx context.Context, p store.EventListParams) ([]arbiter.Event, error) {
-	rows, err := s.rd.QueryContext(ctx,
-		`SELECT id, at, kind, job, run_id, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?`,
-		p.AfterID, clampLimit(p.Limit, 1000, 1000))
+	q, args := listEventsQuery(p)
+	rows, err := s.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", interpretError(err))
 	}

@@ -14,24 +14,31 @@ import (
 )
 
 const runColumns = `id, job, trigger, scheduled_at, attempt, state, reason, created_at, started_at,
-	finished_at, exit_code, signal, pid, worker, output_bytes, output_dropped`
+	finished_at, exit_code, signal, pid, worker, output_bytes, output_dropped,
+	retry_of, not_before, jitter_ns, missed_count, missed_until`
 
 func scanRun(sc scanner) (arbiter.Run, error) {
 	var (
-		r                  arbiter.Run
-		trigger, state     string
-		scheduled, created int64
-		started, finished  sql.NullInt64
-		exit               sql.NullInt64
+		r                      arbiter.Run
+		trigger, state         string
+		scheduled, created     int64
+		started, finished      sql.NullInt64
+		exit                   sql.NullInt64
+		retryOf                sql.NullInt64
+		notBefore, missedUntil sql.NullInt64
+		jitter                 int64
 	)
 	err := sc.Scan(&r.ID, &r.Job, &trigger, &scheduled, &r.Attempt, &state, &r.Reason, &created,
-		&started, &finished, &exit, &r.Signal, &r.PID, &r.Worker, &r.OutputBytes, &r.OutputDropped)
+		&started, &finished, &exit, &r.Signal, &r.PID, &r.Worker, &r.OutputBytes, &r.OutputDropped,
+		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil)
 	if err != nil {
 		return arbiter.Run{}, err
 	}
 	r.Trigger, r.State = arbiter.Trigger(trigger), arbiter.RunState(state)
 	r.ScheduledAt, r.CreatedAt = fromNS(scheduled), fromNS(created)
 	r.StartedAt, r.FinishedAt = fromNullNS(started), fromNullNS(finished)
+	r.RetryOf, r.NotBefore, r.Jitter = retryOf.Int64, fromNullNS(notBefore), time.Duration(jitter)
+	r.MissedUntil = fromNullNS(missedUntil)
 	if exit.Valid {
 		code := int(exit.Int64)
 		r.ExitCode = &code
@@ -79,19 +86,47 @@ func runEvent(ctx context.Context, tx *sql.Tx, at time.Time, r arbiter.Run, acto
 	return event(ctx, tx, at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
 }
 
-func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
+// validateFire checks what a fire record may carry before the transaction starts.
+func validateFire(p store.FireInsertParams) error {
 	if !p.Trigger.Scheduled() {
-		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job,
-			arbiter.Invalidf("trigger", "%q is not a scheduled trigger", p.Trigger))
+		return arbiter.Invalidf("trigger", "%q is not a scheduled trigger", p.Trigger)
+	}
+	switch p.State {
+	case arbiter.StateQueued, arbiter.StateSkipped, arbiter.StateMissed:
+	default:
+		return arbiter.Invalidf("state", "a fire is born queued, skipped or missed, not %q", p.State)
+	}
+	if p.Jitter < 0 {
+		return arbiter.Invalidf("jitter", "must not be negative")
+	}
+	if p.State != arbiter.StateMissed {
+		if p.MissedCount != 0 || !p.MissedUntil.IsZero() {
+			return arbiter.Invalidf("missed_count", "only a missed record counts missed fires, not a %s one", p.State)
+		}
+		return nil
+	}
+	// A missed record stands for MissedCount distinct fire times, ScheduledAt the first and
+	// MissedUntil the last; distinct fires of one job are distinct instants (runs_fire).
+	switch {
+	case p.MissedCount < 1:
+		return arbiter.Invalidf("missed_count", "a missed record stands for at least 1 fire, not %d", p.MissedCount)
+	case p.MissedUntil.IsZero() || p.MissedUntil.Before(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "the last missed fire %s is before the first %s", p.MissedUntil, p.ScheduledAt)
+	case p.MissedCount == 1 && !p.MissedUntil.Equal(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "one missed fire must end where it starts, at %s", p.ScheduledAt)
+	case p.MissedCount > 1 && p.MissedUntil.Equal(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "%d missed fires cannot all be at %s", p.MissedCount, p.ScheduledAt)
+	}
+	return nil
+}
+
+func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
+	if err := validateFire(p); err != nil {
+		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
 	}
 	var finished sql.NullInt64
-	switch p.State {
-	case arbiter.StateQueued:
-	case arbiter.StateSkipped, arbiter.StateMissed:
+	if p.State != arbiter.StateQueued {
 		finished = nullNS(p.Now) // records of fires that never ran are terminal from birth
-	default:
-		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job,
-			arbiter.Invalidf("state", "a fire is born queued, skipped or missed, not %q", p.State))
 	}
 
 	var (
@@ -105,11 +140,13 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 		// The conflict target names the partial unique index runs_fire, WHERE clause included.
 		var err error
 		run, err = scanRun(tx.QueryRowContext(ctx,
-			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at)
-			VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at,
+				not_before, jitter_ns, missed_count, missed_until)
+			VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
 			RETURNING `+runColumns,
-			p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished))
+			p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
+			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Already materialized (a crash after the insert, another scheduler): return it.
 			run, err = scanRun(tx.QueryRowContext(ctx,
@@ -130,36 +167,90 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 	return run, inserted, nil
 }
 
+// validateRunInsert checks the trigger, attempt and retry link before the transaction starts.
+func validateRunInsert(p store.RunInsertParams) error {
+	switch p.Trigger {
+	case arbiter.TriggerManual:
+		if p.RetryOf != 0 {
+			return arbiter.Invalidf("retry_of", "a manual run is no retry; use trigger %q", arbiter.TriggerRetry)
+		}
+	case arbiter.TriggerRetry:
+		if p.RetryOf <= 0 {
+			return arbiter.Invalidf("retry_of", "a retry names its first attempt's run id, not %d", p.RetryOf)
+		}
+		if p.Attempt < 2 {
+			return arbiter.Invalidf("attempt", "a retry is attempt 2 or later, not %d", p.Attempt)
+		}
+	default:
+		return arbiter.Invalidf("trigger", "%q is not manual or retry; scheduled fires go through InsertFire", p.Trigger)
+	}
+	return nil
+}
+
 func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter.Run, error) {
-	if p.Trigger.Scheduled() || (p.Trigger != arbiter.TriggerManual && p.Trigger != arbiter.TriggerRetry) {
-		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job,
-			arbiter.Invalidf("trigger", "%q is not manual or retry; scheduled fires go through InsertFire", p.Trigger))
+	if err := validateRunInsert(p); err != nil {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
 	}
 	attempt := max(p.Attempt, 1)
-	scheduled := p.ScheduledAt
-	if scheduled.IsZero() {
-		scheduled = p.Now // a manual run's "fire time" is when it was asked for
+	var retryOf sql.NullInt64
+	if p.RetryOf != 0 {
+		retryOf = sql.NullInt64{Int64: p.RetryOf, Valid: true}
 	}
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := jobExists(ctx, tx, p.Job); err != nil {
 			return err
 		}
+		scheduled := p.ScheduledAt
+		if p.RetryOf != 0 {
+			first, err := retryTarget(ctx, tx, p.Job, p.RetryOf)
+			if err != nil {
+				return err
+			}
+			if scheduled.IsZero() {
+				scheduled = first.ScheduledAt // a retry stands for the same fire
+			}
+		}
+		if scheduled.IsZero() {
+			scheduled = p.Now // a manual run's "fire time" is when it was asked for
+		}
 		var err error
 		run, err = scanRun(tx.QueryRowContext(ctx,
-			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at)
-			VALUES (?, ?, ?, ?, 'queued', ?)
+			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
+			VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
 			RETURNING `+runColumns,
-			p.Job, string(p.Trigger), ns(scheduled), attempt, ns(p.Now)))
+			p.Job, string(p.Trigger), ns(scheduled), attempt, ns(p.Now), retryOf, nullNS(p.NotBefore)))
 		if err != nil {
 			return err
 		}
 		return runEvent(ctx, tx, p.Now, run, p.Actor)
 	})
-	if err != nil {
-		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, interpretError(err))
+	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w: attempt %d of run %d already exists", p.Job, arbiter.ErrConflict, attempt, p.RetryOf)
+	} else if err != nil {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
 	}
 	return run, nil
+}
+
+// retryTarget loads the first attempt a retry names: it must exist (arbiter.ErrNotFound), belong
+// to the same job and be a first attempt itself, so that every retry of a chain names the same
+// run (arbiter.ErrInvalid).
+func retryTarget(ctx context.Context, tx *sql.Tx, job string, id int64) (arbiter.Run, error) {
+	first, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return arbiter.Run{}, fmt.Errorf("%w: run %d to retry", arbiter.ErrNotFound, id)
+	}
+	if err != nil {
+		return arbiter.Run{}, err
+	}
+	if first.Job != job {
+		return arbiter.Run{}, arbiter.Invalidf("retry_of", "run %d is of job %q, not %q", id, first.Job, job)
+	}
+	if first.RetryOf != 0 {
+		return arbiter.Run{}, arbiter.Invalidf("retry_of", "run %d is itself a retry of run %d; name the first attempt", id, first.RetryOf)
+	}
+	return first, nil
 }
 
 // runConflict explains why an UPDATE guarded by a state condition touched nothing: the run is
@@ -234,7 +325,8 @@ func (s *Store) GetRun(ctx context.Context, id int64) (arbiter.Run, error) {
 	return run, nil
 }
 
-func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.Run, error) {
+// listRunsQuery builds ListRuns' query, apart so that a test can check its plan.
+func listRunsQuery(p store.RunListParams) (string, []any, error) {
 	var (
 		where []string
 		args  []any
@@ -245,9 +337,16 @@ func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.
 	if p.States != nil {
 		states, err := json.Marshal(p.States)
 		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
+			return "", nil, err
 		}
 		where, args = append(where, "state IN (SELECT value FROM json_each(?))"), append(args, string(states))
+	}
+	// With a job, runs_job_scheduled serves the range.
+	if !p.ScheduledFrom.IsZero() {
+		where, args = append(where, "scheduled_at >= ?"), append(args, ns(p.ScheduledFrom))
+	}
+	if !p.ScheduledTo.IsZero() {
+		where, args = append(where, "scheduled_at <= ?"), append(args, ns(p.ScheduledTo))
 	}
 	if p.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, p.BeforeID)
@@ -258,7 +357,14 @@ func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, clampLimit(p.Limit, 50, 1000))
+	return q, args, nil
+}
 
+func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.Run, error) {
+	q, args, err := listRunsQuery(p)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
 	rows, err := s.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", interpretError(err))
@@ -299,6 +405,47 @@ func (s *Store) LatestRuns(ctx context.Context, jobs []string) (map[string]arbit
 		latest[r.Job] = r
 	}
 	return latest, nil
+}
+
+// lastFiresQuery is LastFires' query: per job, two index steps. Driving it from jobs rather than
+// grouping runs keeps it from reading every run: max() over an index whose leading column is
+// fixed is one seek. INDEXED BY runs_fire because the planner, not knowing that the partial
+// index implies the trigger condition, would otherwise pick runs_job_scheduled and check the
+// trigger of run after run, reading every manual run of a job that has no scheduled one; and
+// should the index ever go, the query fails loudly instead of slowly. The later of the two
+// maxima is the latest fire accounted for. Jobs without scheduled runs are left out, and so are
+// the runs of deleted jobs: there is nothing to catch up for them.
+const lastFiresQuery = `
+	SELECT name, max(fired, coalesce(missed, fired)) FROM (
+		SELECT j.name AS name,
+			(SELECT max(scheduled_at) FROM runs INDEXED BY runs_fire
+				WHERE job = j.name AND trigger IN ('schedule', 'catchup')) AS fired,
+			(SELECT max(missed_until) FROM runs INDEXED BY runs_missed
+				WHERE job = j.name AND missed_until IS NOT NULL) AS missed
+		FROM jobs j)
+	WHERE fired IS NOT NULL`
+
+func (s *Store) LastFires(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.rd.QueryContext(ctx, lastFiresQuery)
+	if err != nil {
+		return nil, fmt.Errorf("last fires: %w", interpretError(err))
+	}
+	defer rows.Close()
+	last := make(map[string]time.Time)
+	for rows.Next() {
+		var (
+			job string
+			at  int64
+		)
+		if err := rows.Scan(&job, &at); err != nil {
+			return nil, fmt.Errorf("last fires: %w", err)
+		}
+		last[job] = fromNS(at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("last fires: %w", interpretError(err))
+	}
+	return last, nil
 }
 
 func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]arbiter.Run, error) {

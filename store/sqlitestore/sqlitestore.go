@@ -196,5 +196,10 @@ func clampLimit(limit, def, max int) int {
 	return limit
 }
 
+// placeholders returns n comma-separated bind parameters.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface{ Scan(dest ...any) error }

@@ -61,6 +61,15 @@ func testJobRoundTrip(t *testing.T, s store.Store) {
 			j.Timezone, j.Source = "", "/etc/arbiter/jobs/backup.toml"
 		}},
 		{"paused", func(j *arbiter.Job) { j.Paused = true }},
+		{"catch-up and retries", func(j *arbiter.Job) {
+			j.Catchup, j.Retries = arbiter.DefaultCatchup+time.Nanosecond, 3
+			j.RetryDelay, j.Jitter = 1500*time.Millisecond+7, 45*time.Second+time.Nanosecond
+		}},
+		{"policy limits", func(j *arbiter.Job) {
+			j.Catchup, j.Retries, j.RetryDelay, j.Jitter = 365*24*time.Hour, arbiter.MaxRetries, arbiter.MaxRetryDelay, 24*time.Hour
+		}},
+		{"catch-up off", func(j *arbiter.Job) { j.Catchup, j.Retries, j.Jitter = 0, 0, 0 }},
+		{"overlap queue", func(j *arbiter.Job) { j.Overlap = arbiter.OverlapQueue }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,23 +131,40 @@ func testListJobs(t *testing.T, s store.Store) {
 		names = append(names, j.Name)
 	}
 	wantEqual(t, "ListJobs names", names, []string{"0", "a", "a-2", "m", "z.1"})
+
+	// ListJobs returns every field, as GetJob does.
+	j := newJob("zz-policies")
+	j.Overlap, j.Catchup, j.Retries, j.RetryDelay, j.Jitter = arbiter.OverlapAllow, 90*time.Second, 7, time.Minute+1, time.Second+2
+	created := createJob(t, s, j)
+	jobs, err = s.ListJobs(t.Context())
+	if err != nil || len(jobs) != 6 {
+		t.Fatalf("ListJobs = %d jobs, %v; want 6", len(jobs), err)
+	}
+	want := j
+	want.CreatedAt, want.UpdatedAt = base, base
+	wantJob(t, "ListJobs' last job", jobs[5], want)
+	wantJob(t, "CreateJob", created, want)
 }
 
 func testUpdateJob(t *testing.T, s store.Store) {
 	createJob(t, s, newJob("backup"))
 
 	j := arbiter.Job{
-		Name:      "backup",
-		Schedule:  "0 3 * * *",
-		Timezone:  "America/New_York",
-		Shell:     "pg_dump app > /tmp/app.sql",
-		Dir:       "/var/backups",
-		Timeout:   time.Hour,
-		KillGrace: 30 * time.Second,
-		Overlap:   arbiter.OverlapSkip,
-		Paused:    true,
-		Source:    "jobs/backup.toml",
-		CreatedAt: at(100), // ignored: CreatedAt is kept
+		Name:       "backup",
+		Schedule:   "0 3 * * *",
+		Timezone:   "America/New_York",
+		Shell:      "pg_dump app > /tmp/app.sql",
+		Dir:        "/var/backups",
+		Timeout:    time.Hour,
+		KillGrace:  30 * time.Second,
+		Overlap:    arbiter.OverlapReplace,
+		Catchup:    time.Hour,
+		Retries:    5,
+		RetryDelay: 30 * time.Second,
+		Jitter:     2 * time.Minute,
+		Paused:     true,
+		Source:     "jobs/backup.toml",
+		CreatedAt:  at(100), // ignored: CreatedAt is kept
 	}
 	got, err := s.UpdateJob(t.Context(), store.JobUpdateParams{Job: j, Now: at(5), Actor: "uid:1000"})
 	if err != nil {
@@ -152,6 +178,19 @@ func testUpdateJob(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantJob(t, "GetJob after update", got, want)
+
+	// Back to zero: 0 turns catch-up, retries and jitter off; the store fills no defaults.
+	j.Catchup, j.Retries, j.Jitter, j.RetryDelay = 0, 0, 0, time.Nanosecond
+	if _, err := s.UpdateJob(t.Context(), store.JobUpdateParams{Job: j, Now: at(6), Actor: "uid:1000"}); err != nil {
+		t.Fatal(err)
+	}
+	want = j
+	want.CreatedAt, want.UpdatedAt = base, at(6)
+	got, err = s.GetJob(t.Context(), "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJob(t, "GetJob after turning policies off", got, want)
 }
 
 func testPauseJob(t *testing.T, s store.Store) {

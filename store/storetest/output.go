@@ -288,3 +288,53 @@ func testCounts(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+func testEventsByJob(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createJob(t, s, newJob("a"))
+	createJob(t, s, newJob("b"))
+	createJob(t, s, newJob("a.b")) // a name that "a" is a prefix of
+	fa := insertFire(t, s, "a", at(1))
+	if _, err := s.InsertRun(ctx, store.RunInsertParams{Job: "b", Trigger: arbiter.TriggerManual, Now: at(2), Actor: "uid:1000"}); err != nil {
+		t.Fatal(err)
+	}
+	startRun(t, s, fa.ID, at(3))
+	insertFire(t, s, "a.b", at(3))
+	finishRun(t, s, fa.ID, arbiter.StateSucceeded, at(4))
+	if err := s.DeleteJob(ctx, store.JobDeleteParams{Name: "b", Now: at(5), Actor: "uid:1000"}); err != nil {
+		t.Fatal(err)
+	}
+
+	all := allEvents(t, s)
+	of := func(job string) []arbiter.Event {
+		var out []arbiter.Event
+		for _, e := range all {
+			if e.Job == job {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	list := func(p store.EventListParams) []arbiter.Event {
+		t.Helper()
+		events, err := s.ListEvents(ctx, p)
+		if err != nil {
+			t.Fatalf("ListEvents(%+v): %v", p, err)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		return events
+	}
+	a := of("a")
+	if len(a) != 4 { // created, queued, running, succeeded
+		t.Fatalf("job a has %d events, want 4: %+v", len(a), a)
+	}
+	wantEqual(t, "events of a", list(store.EventListParams{Job: "a"}), a)
+	// A deleted job's events stay.
+	wantEqual(t, "events of the deleted b", list(store.EventListParams{Job: "b"}), of("b"))
+	wantEqual(t, "events of a after its first, limit 2", list(store.EventListParams{Job: "a", AfterID: a[0].ID, Limit: 2}), a[1:3])
+	wantEqual(t, "events of a after its last", list(store.EventListParams{Job: "a", AfterID: a[3].ID}), []arbiter.Event(nil))
+	wantEqual(t, "events of an unknown job", list(store.EventListParams{Job: "zzz"}), []arbiter.Event(nil))
+	wantEqual(t, "events of every job", list(store.EventListParams{}), all)
+}

@@ -109,16 +109,21 @@ func testInsertFireConcurrent(t *testing.T, s store.Store) {
 func testInsertFireTerminal(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createJob(t, s, newJob("backup"))
-	for i, state := range []arbiter.RunState{arbiter.StateSkipped, arbiter.StateMissed} {
-		t.Run(string(state), func(t *testing.T) {
-			p := store.FireInsertParams{Job: "backup", ScheduledAt: at(i), Trigger: arbiter.TriggerSchedule,
-				State: state, Reason: "previous run 41 still running", Now: at(i + 10)}
+	tests := []store.FireInsertParams{
+		{Job: "backup", ScheduledAt: at(0), Trigger: arbiter.TriggerSchedule, State: arbiter.StateSkipped,
+			Reason: "previous run 41 still running", Jitter: 3 * time.Second, Now: at(10)},
+		{Job: "backup", ScheduledAt: at(1), Trigger: arbiter.TriggerSchedule, State: arbiter.StateMissed,
+			Reason: "3 fires missed while the daemon was down", MissedCount: 3, MissedUntil: at(3), Now: at(11)},
+	}
+	for _, p := range tests {
+		t.Run(string(p.State), func(t *testing.T) {
 			run, inserted, err := s.InsertFire(ctx, p)
 			if err != nil || !inserted {
 				t.Fatalf("InsertFire = inserted %v, %v", inserted, err)
 			}
 			want := arbiter.Run{ID: run.ID, Job: "backup", Trigger: arbiter.TriggerSchedule, ScheduledAt: p.ScheduledAt,
-				Attempt: 1, State: state, Reason: p.Reason, CreatedAt: p.Now, FinishedAt: p.Now}
+				Attempt: 1, State: p.State, Reason: p.Reason, CreatedAt: p.Now, FinishedAt: p.Now,
+				Jitter: p.Jitter, MissedCount: p.MissedCount, MissedUntil: p.MissedUntil}
 			wantEqual(t, "terminal fire", run, want)
 
 			_, err = s.StartRun(ctx, store.RunStartParams{ID: run.ID, PID: 1, Now: at(30)})
@@ -132,20 +137,52 @@ func testInsertFireTerminal(t *testing.T, s store.Store) {
 
 func testInsertFireInvalid(t *testing.T, s store.Store) {
 	createJob(t, s, newJob("backup"))
+	// fire is a valid queued fire; each case breaks it one way.
+	fire := func(edit func(p *store.FireInsertParams)) store.FireInsertParams {
+		p := store.FireInsertParams{Job: "backup", ScheduledAt: at(1), Trigger: arbiter.TriggerSchedule,
+			State: arbiter.StateQueued, Now: at(1)}
+		edit(&p)
+		return p
+	}
+	missed := func(count int, until time.Time) func(p *store.FireInsertParams) {
+		return func(p *store.FireInsertParams) {
+			p.State, p.Reason, p.MissedCount, p.MissedUntil = arbiter.StateMissed, "missed", count, until
+		}
+	}
 	tests := []struct {
-		name    string
-		trigger arbiter.Trigger
-		state   arbiter.RunState
+		name string
+		p    store.FireInsertParams
 	}{
-		{"manual trigger", arbiter.TriggerManual, arbiter.StateQueued},
-		{"retry trigger", arbiter.TriggerRetry, arbiter.StateQueued},
-		{"running", arbiter.TriggerSchedule, arbiter.StateRunning},
-		{"succeeded", arbiter.TriggerSchedule, arbiter.StateSucceeded},
+		{"manual trigger", fire(func(p *store.FireInsertParams) { p.Trigger = arbiter.TriggerManual })},
+		{"retry trigger", fire(func(p *store.FireInsertParams) { p.Trigger = arbiter.TriggerRetry })},
+		{"running", fire(func(p *store.FireInsertParams) { p.State = arbiter.StateRunning })},
+		{"succeeded", fire(func(p *store.FireInsertParams) { p.State = arbiter.StateSucceeded })},
+		{"negative jitter", fire(func(p *store.FireInsertParams) { p.Jitter = -time.Second })},
+		{"queued with a missed count", fire(func(p *store.FireInsertParams) { p.MissedCount = 1 })},
+		{"queued with missed until", fire(func(p *store.FireInsertParams) { p.MissedUntil = at(1) })},
+		{"skipped with a missed count", fire(func(p *store.FireInsertParams) {
+			p.State, p.Reason, p.MissedCount, p.MissedUntil = arbiter.StateSkipped, "busy", 2, at(2)
+		})},
+		{"missed without a count", fire(missed(0, at(1)))},
+		{"missed with a negative count", fire(missed(-1, at(1)))},
+		{"missed without until", fire(missed(2, time.Time{}))},
+		{"missed until before the first fire", fire(missed(2, at(1).Add(-time.Nanosecond)))},
+		{"one missed fire ending elsewhere", fire(missed(1, at(2)))},
+		{"several missed fires at one instant", fire(missed(2, at(1)))},
 	}
 	for _, tt := range tests {
-		_, _, err := s.InsertFire(t.Context(), store.FireInsertParams{Job: "backup", ScheduledAt: at(1),
-			Trigger: tt.trigger, State: tt.state, Now: at(1)})
+		_, _, err := s.InsertFire(t.Context(), tt.p)
 		wantErr(t, tt.name, err, arbiter.ErrInvalid)
+	}
+	if runs, err := s.ListRuns(t.Context(), store.RunListParams{}); err != nil || len(runs) != 0 {
+		t.Errorf("ListRuns after invalid fires = %+v, %v; want nothing", runs, err)
+	}
+	if events := allEvents(t, s); len(events) != 1 { // job.created
+		t.Errorf("invalid fires wrote events: %+v", events[1:])
+	}
+	// Nothing of them stuck: the fire is still free, and one missed fire is a valid record.
+	if _, inserted, err := s.InsertFire(t.Context(), fire(missed(1, at(1)))); err != nil || !inserted {
+		t.Errorf("InsertFire of one missed fire = inserted %v, %v; want a new record", inserted, err)
 	}
 }
 
@@ -172,9 +209,10 @@ func testInsertRun(t *testing.T, s store.Store) {
 		t.Errorf("run ids %v are not increasing", ids)
 	}
 
-	retry, err := s.InsertRun(ctx, store.RunInsertParams{Job: "backup", Trigger: arbiter.TriggerRetry, ScheduledAt: at(5), Attempt: 3, Now: at(9)})
-	if err != nil || retry.Attempt != 3 || retry.Trigger != arbiter.TriggerRetry {
-		t.Errorf("retry InsertRun = %+v, %v; want attempt 3", retry, err)
+	retry, err := s.InsertRun(ctx, store.RunInsertParams{Job: "backup", Trigger: arbiter.TriggerRetry, ScheduledAt: at(5),
+		Attempt: 2, RetryOf: fire.ID, Now: at(9)})
+	if err != nil || retry.Attempt != 2 || retry.Trigger != arbiter.TriggerRetry || retry.RetryOf != fire.ID {
+		t.Errorf("retry InsertRun = %+v, %v; want attempt 2 of run %d", retry, err, fire.ID)
 	}
 
 	_, err = s.InsertRun(ctx, store.RunInsertParams{Job: "nope", Trigger: arbiter.TriggerManual, ScheduledAt: at(5), Now: at(5)})
@@ -469,7 +507,7 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 		}
 		wantEqual(t, "job CreatedAt", j.CreatedAt, utc)
 		r, _, err := s.InsertFire(ctx, store.FireInsertParams{Job: job.Name, ScheduledAt: tm,
-			Trigger: arbiter.TriggerSchedule, State: arbiter.StateQueued, Now: tm})
+			Trigger: arbiter.TriggerSchedule, State: arbiter.StateQueued, NotBefore: tm, Now: tm})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -478,12 +516,30 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 		if err := s.AppendOutput(ctx, store.OutputAppendParams{RunID: r.ID, Seq: 1, Data: []byte("x"), Now: tm}); err != nil {
 			t.Fatal(err)
 		}
+		missed, _, err := s.InsertFire(ctx, store.FireInsertParams{Job: job.Name, ScheduledAt: tm.Add(-time.Hour),
+			Trigger: arbiter.TriggerSchedule, State: arbiter.StateMissed, MissedCount: 2, MissedUntil: tm, Now: tm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry, err := s.InsertRun(ctx, store.RunInsertParams{Job: job.Name, Trigger: arbiter.TriggerRetry, Attempt: 2,
+			RetryOf: r.ID, NotBefore: tm, Now: tm})
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		got := getRun(t, s, r.ID)
 		for name, v := range map[string]time.Time{"ScheduledAt": got.ScheduledAt, "CreatedAt": got.CreatedAt,
-			"StartedAt": got.StartedAt, "FinishedAt": got.FinishedAt} {
+			"StartedAt": got.StartedAt, "FinishedAt": got.FinishedAt, "NotBefore": got.NotBefore,
+			"MissedUntil of the missed record": getRun(t, s, missed.ID).MissedUntil,
+			"NotBefore of the retry":           getRun(t, s, retry.ID).NotBefore,
+			"ScheduledAt of the retry":         getRun(t, s, retry.ID).ScheduledAt} {
 			wantEqual(t, name+" of "+tm.String(), v, utc)
 		}
+		last, err := s.LastFires(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEqual(t, "LastFires of "+tm.String(), last[job.Name], utc)
 		j, err = s.GetJob(ctx, job.Name)
 		if err != nil {
 			t.Fatal(err)

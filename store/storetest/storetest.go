@@ -47,6 +47,11 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Runs/Latest", testLatestRuns},
 		{"Runs/Recover", testRecoverRuns},
 		{"Runs/TimesRoundTrip", testTimesRoundTrip},
+		{"Runs/PolicyFields", testRunPolicyFields},
+		{"Runs/RetryChain", testRetryChain},
+		{"Runs/InsertRunInvalid", testInsertRunInvalid},
+		{"Runs/LastFires", testLastFires},
+		{"Runs/ListScheduledRange", testListRunsScheduledRange},
 
 		{"Output/AppendRead", testOutputAppendRead},
 		{"Output/Drop", testOutputDrop},
@@ -54,6 +59,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		{"Events/Ops", testEventsOfOps},
 		{"Events/Pages", testEventsPages},
+		{"Events/ByJob", testEventsByJob},
 		{"Counts", testCounts},
 	}
 	for _, tt := range tests {

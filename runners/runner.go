@@ -11,12 +11,21 @@ import (
 	"github.com/arbiterd/arbiter"
 )
 
+// MarkerEnv names the environment variable that marks every process of a run. The daemon sets
+// it in Request.Env to a value unique on the machine (its node id and the run id: two daemons
+// with their own databases both have a run 42); children inherit it, and it is how a process
+// that left the run's process group (setsid) is still recognised as the run's, during the run
+// and after a crash.
+const MarkerEnv = "ARBITER_RUN_MARKER"
+
 // Runner executes one run of a job.
 type Runner interface {
 	// Run starts the job's process and blocks until it and everything it started are gone.
-	// When ctx is done, the runner stops the process: SIGTERM to its process group, SIGKILL
-	// after Request.KillGrace. A non-nil error means the process could not be started at all
-	// (no such program, bad working directory); how a started process ended is in Result.
+	// When ctx is done, the runner stops the process: SIGTERM to its process group and to the
+	// processes that left the group but carry the run's MarkerEnv (from Request.Env) and
+	// descend from the calling process, SIGKILL after Request.KillGrace. A non-nil error means
+	// the process could not be started at all (no such program, bad working directory); how a
+	// started process ended is in Result.
 	Run(ctx context.Context, req Request) (Result, error)
 }
 

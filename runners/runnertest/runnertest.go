@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +25,7 @@ import (
 const waitTimeout = 20 * time.Second
 
 // Exercise runs the suite against runners made by newRunner, one per subtest. The subtests run
-// in parallel and need sh, sleep, env and grep.
+// in parallel and need sh, sleep, env, grep, cut and setsid, and a Linux /proc.
 func Exercise(t *testing.T, newRunner func(t *testing.T) runners.Runner) {
 	t.Run("ExitStatus", func(t *testing.T) {
 		t.Parallel()
@@ -168,6 +169,71 @@ func Exercise(t *testing.T, newRunner func(t *testing.T) runners.Runner) {
 		assertGone(t, pidIn(t, out))
 	})
 
+	// A process that left the group (setsid) escapes kill(-pgid); the run's marker in its
+	// environment still gives it away. Here its parent is still running when the run is
+	// stopped, so it descends from the runner's process with or without a child subreaper.
+	t.Run("TimeoutKillsEscapedGrandchild", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		req := marked(shell(escapeScript))
+		req.KillGrace = 5 * time.Second
+		res, out := runCtx(t, ctx, newRunner(t), req)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("Run returned before the deadline: %+v, output %q", res, out)
+		}
+		pids := pidsIn(t, out)
+		if want := (runners.Result{ExitCode: -1, Signal: "SIGTERM"}); res != want {
+			t.Errorf("result = %+v, want %+v", res, want)
+		}
+		for _, pid := range pids {
+			assertGone(t, pid)
+		}
+	})
+
+	t.Run("CancelKillsEscapedGrandchild", func(t *testing.T) {
+		t.Parallel()
+		req := marked(shell(escapeScript))
+		req.KillGrace = 5 * time.Second
+		a := start(t, newRunner(t), req)
+		a.out.waitFor(t, "ready\n")
+		a.cancel()
+		res := a.result(t)
+		if want := (runners.Result{ExitCode: -1, Signal: "SIGTERM"}); res != want {
+			t.Errorf("result = %+v, want %+v", res, want)
+		}
+		for _, pid := range pidsIn(t, a.out.String()) {
+			assertGone(t, pid)
+		}
+	})
+
+	// Another run's processes are not this run's, even when they descend from the same
+	// daemon: only the exact marker counts ("…=7" is not "…=70").
+	t.Run("OtherRunsEscapeeSpared", func(t *testing.T) {
+		t.Parallel()
+		other := marked(shell(escapeScript))
+		b := start(t, newRunner(t), other)
+		b.out.waitFor(t, "ready\n")
+		pids := pidsIn(t, b.out.String())
+		req := shell("echo done")
+		req.RunID = other.RunID * 10
+		req.Env = []string{runners.MarkerEnv + "=" + strconv.FormatInt(req.RunID, 10)}
+		req.KillGrace = 5 * time.Second
+		if res, _ := run(t, newRunner(t), req); !res.Success() {
+			t.Fatalf("result = %+v, want success", res)
+		}
+		for _, pid := range pids {
+			if err := unix.Kill(pid, 0); err != nil {
+				t.Errorf("process %d of another run was stopped: %v", pid, err)
+			}
+		}
+		b.cancel()
+		b.result(t)
+		for _, pid := range pids {
+			assertGone(t, pid)
+		}
+	})
+
 	t.Run("BackgroundChildStoppedWhenLeaderExits", func(t *testing.T) {
 		t.Parallel()
 		res, out := run(t, newRunner(t), shell("sleep 1000 & echo $!"))
@@ -195,6 +261,24 @@ func Exercise(t *testing.T, newRunner func(t *testing.T) runners.Runner) {
 
 func shell(script string) runners.Request {
 	return runners.Request{Job: arbiter.Job{Name: "runnertest", Shell: script}}
+}
+
+// escapeScript starts a background child in the group and one that calls setsid, waits until
+// the second is in a session of its own (field 6 of its stat), prints both pids and "ready",
+// and waits.
+const escapeScript = `sleep 1000 & echo $!
+setsid sleep 1000 & p=$!
+while [ "$(cut -d' ' -f6 /proc/$p/stat 2>/dev/null)" != "$p" ]; do [ -e /proc/$p ] || exit 9; done
+echo $p
+echo ready
+sleep 1000; wait`
+
+// marked gives req a run id of its own and the run marker the daemon would set. The id is
+// random so that runs of concurrent tests, in this process or another, never share one.
+func marked(req runners.Request) runners.Request {
+	req.RunID = 1 + rand.Int64N(1<<40)
+	req.Env = append(req.Env, runners.MarkerEnv+"="+strconv.FormatInt(req.RunID, 10))
+	return req
 }
 
 // run runs req to completion and returns its result and output.
@@ -275,6 +359,27 @@ func pidIn(t *testing.T, out string) int {
 		t.Fatalf("no pid in output %q", out)
 	}
 	return pid
+}
+
+// pidsIn returns the pids a script echoed, one a line, before a line "ready".
+func pidsIn(t *testing.T, out string) []int {
+	t.Helper()
+	head, _, ok := strings.Cut(out, "ready\n")
+	if !ok {
+		t.Fatalf("output %q lacks the line ready: the script did not get that far", out)
+	}
+	var pids []int
+	for _, line := range strings.Fields(head) {
+		pid, err := strconv.Atoi(line)
+		if err != nil || pid <= 0 {
+			t.Fatalf("output %q: %q is not a pid", out, line)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no pids in output %q", out)
+	}
+	return pids
 }
 
 // assertGone fails unless process pid is dead. A zombie is dead: it waits for its new parent

@@ -1,23 +1,21 @@
 package shellrunner
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"os"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// killWait bounds the wait for a SIGKILLed group to vanish. Only a process stuck in the kernel
-// (uninterruptible I/O on a dead NFS server) outlives SIGKILL for long; the run must still end.
+// killWait bounds the wait for SIGKILLed processes to vanish. Only a process stuck in the
+// kernel (uninterruptible I/O on a dead NFS server) outlives SIGKILL for long; the run must
+// still end.
 const killWait = 5 * time.Second
 
 // awaitExit blocks until process pid has exited, without reaping it (WNOWAIT). While the leader
 // is an unreaped zombie its pid, which also names its process group, cannot be given to another
-// process: that is what makes every kill(-pgid) in stopGroup safe. Reaping first would let the
+// process: that is what makes every kill(-pgid) of a tree safe. Reaping first would let the
 // group's members die, the number be reused (pid_max is often 32768) and a signal meant for
 // this run hit a stranger's process group.
 func awaitExit(pid int) error {
@@ -30,25 +28,141 @@ func awaitExit(pid int) error {
 	}
 }
 
-// stopGroup returns once the leader pgid has exited (closing exited) and no other live process
-// is left in its group. When ctx is done first, the group gets SIGTERM and, if the leader is
-// still there after grace, SIGKILL. When the leader exits on its own, whatever it left in the
-// group gets the same treatment: a run is over when its main process is.
-func stopGroup(ctx context.Context, log *slog.Logger, pgid int, exited <-chan struct{}, grace time.Duration) {
+// tree is everything a run may leave behind: its process group, named by the unreaped leader,
+// and the processes that left the group (setsid, setpgid) but still carry the run's marker
+// ("ARBITER_RUN_MARKER=node.42") in their environment and descend from this process.
+//
+// "Descend from this process" keeps a marker that another daemon's run also uses (run ids are
+// per database) out of reach. A process whose ancestors all exited is adopted by the nearest
+// child subreaper: with the daemon one (runners/reaper), an orphaned escapee stays a descendant
+// and is found; without, init adopts it and only the pipe-drain bound ends the run's wait.
+type tree struct {
+	pgid   int
+	self   int
+	marker []byte // nil: the run has no marker; only its group is stopped
+	sig    unix.Signal
+
+	escaped map[procKey]target
+	checked map[procKey]bool // read, and without the marker
+}
+
+func newTree(pgid, self int, marker string) *tree {
+	t := &tree{pgid: pgid, self: self, escaped: make(map[procKey]target), checked: make(map[procKey]bool)}
+	if marker != "" {
+		t.marker = []byte(marker)
+	}
+	return t
+}
+
+// signal sends sig to the group and to every escapee, which it looks for first: before
+// SIGTERM, every escapee still hangs below the run's processes, even without a subreaper.
+func (t *tree) signal(sig unix.Signal) (escaped int) {
+	t.sig = sig
+	if procs, err := readProcs(); err == nil {
+		t.discover(procs)
+	}
+	// ESRCH cannot happen while the leader is unreaped; any other error is ours (EPERM after a
+	// member changed uid), and SIGKILL follows anyway.
+	_ = unix.Kill(-t.pgid, sig)
+	if sig == unix.SIGTERM {
+		_ = unix.Kill(-t.pgid, unix.SIGCONT)
+	}
+	for _, e := range t.escaped {
+		e.signal(sig)
+	}
+	return len(t.escaped)
+}
+
+// alive reports whether a live process of the tree other than the leader is left. An escapee
+// found for the first time gets the signal the tree last got. Zombies count as gone: they are
+// dead, waiting for their parent to reap them. When /proc cannot be read it answers true, so
+// the tree gets the full SIGTERM-grace-SIGKILL treatment rather than none.
+func (t *tree) alive() bool {
+	procs, err := readProcs()
+	if err != nil {
+		return true
+	}
+	for _, e := range t.discover(procs) {
+		if t.sig != 0 {
+			e.signal(t.sig)
+		}
+	}
+	live := false
+	for _, p := range procs {
+		if p.pgrp == t.pgid && p.pid != t.pgid && !p.zombie {
+			live = true
+			break
+		}
+	}
+	for k, e := range t.escaped {
+		if e.exited() {
+			e.close()
+			delete(t.escaped, k)
+		} else {
+			live = true
+		}
+	}
+	return live
+}
+
+func (t *tree) gone() bool { return !t.alive() }
+
+// discover adds the escapees in procs not seen before and returns them.
+func (t *tree) discover(procs []proc) []target {
+	if t.marker == nil {
+		return nil
+	}
+	parent := make(map[int]int, len(procs))
+	for _, p := range procs {
+		parent[p.pid] = p.ppid
+	}
+	var found []target
+	for _, p := range procs {
+		// Group members get the group's signal; the leader is not to be touched.
+		if p.zombie || p.kernel || p.pid == t.self || p.pgrp == t.pgid {
+			continue
+		}
+		k := p.key()
+		if _, ok := t.escaped[k]; ok || t.checked[k] {
+			continue
+		}
+		if !descends(parent, p.pid, t.self) {
+			continue
+		}
+		e, ok := pick(p.pid, t.marker)
+		if !ok {
+			t.checked[k] = true
+			continue
+		}
+		t.escaped[k] = e
+		found = append(found, e)
+	}
+	return found
+}
+
+func (t *tree) close() {
+	for _, e := range t.escaped {
+		e.close()
+	}
+}
+
+// stopTree returns once the leader has exited (closing exited) and no other live process of the
+// tree is left. When ctx is done first, the tree gets SIGTERM and, if the leader is still there
+// after grace, SIGKILL. When the leader exits on its own, whatever it left behind gets the same
+// treatment: a run is over when its main process is.
+func stopTree(ctx context.Context, log *slog.Logger, t *tree, exited <-chan struct{}, grace time.Duration) {
+	defer t.close()
 	var deadline time.Time // SIGKILL time, set with SIGTERM
 	term := func(why string) {
-		log.Info("stopping process group", "why", why, "signal", "SIGTERM", "grace", grace)
-		signalGroup(pgid, unix.SIGTERM)
-		// A stopped process acts on SIGTERM only once continued (systemd sends SIGCONT too).
-		signalGroup(pgid, unix.SIGCONT)
+		n := t.signal(unix.SIGTERM)
+		log.Info("stopping the run's processes", "why", why, "signal", "SIGTERM", "grace", grace, "escaped", n)
 		deadline = time.Now().Add(grace)
 	}
 	kill := func() {
-		log.Warn("process group outlived its kill grace", "signal", "SIGKILL", "grace", grace)
-		signalGroup(pgid, unix.SIGKILL)
+		n := t.signal(unix.SIGKILL)
+		log.Warn("the run's processes outlived their kill grace", "signal", "SIGKILL", "grace", grace, "escaped", n)
 	}
 
-	killed := false
 	select {
 	case <-exited:
 	case <-ctx.Done():
@@ -59,82 +173,22 @@ func stopGroup(ctx context.Context, log *slog.Logger, pgid int, exited <-chan st
 		case <-exited:
 		case <-timer.C:
 			kill()
-			killed = true
 			<-exited
 		}
 	}
-	if !killed {
-		if !othersInGroup(pgid) {
+	if t.sig != unix.SIGKILL {
+		if !t.alive() {
 			return
 		}
 		if deadline.IsZero() {
-			term("main process exited; stopping what it left in its group")
+			term("main process exited; stopping what it left behind")
 		}
-		if awaitGroup(pgid, deadline) {
+		if pollUntil(deadline, t.gone) {
 			return
 		}
 		kill()
 	}
-	if !awaitGroup(pgid, time.Now().Add(killWait)) {
-		log.Error("process group survives SIGKILL; giving up on it", "waited", killWait)
+	if !pollUntil(time.Now().Add(killWait), t.gone) {
+		log.Error("processes of the run survive SIGKILL; giving up on them", "waited", killWait)
 	}
-}
-
-func signalGroup(pgid int, sig unix.Signal) {
-	// ESRCH cannot happen while the leader is unreaped; any other error is ours (EPERM after a
-	// member changed uid), and SIGKILL follows anyway.
-	_ = unix.Kill(-pgid, sig)
-}
-
-// awaitGroup polls until no process but the leader is left in group pgid, or until deadline.
-// Linux has no event for "a process group became empty", hence the polling; it only happens
-// while a run is being stopped.
-func awaitGroup(pgid int, deadline time.Time) bool {
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		if !othersInGroup(pgid) {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
-		time.Sleep(min(wait, left))
-	}
-}
-
-// othersInGroup reports whether a live process other than the leader is in process group pgid.
-// kill(-pgid, 0) cannot tell: the unreaped leader itself is still a member. Zombies count as
-// gone: they are dead, waiting for their new parent to reap them. When /proc cannot be read it
-// answers true, so the group gets the full SIGTERM-grace-SIGKILL treatment rather than none.
-func othersInGroup(pgid int) bool {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return true
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return true
-	}
-	want := []byte(strconv.Itoa(pgid))
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid == pgid {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// "pid (comm) state ppid pgrp ...": comm may hold anything, so parse after the last ')'.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) >= 3 && bytes.Equal(f[2], want) && !bytes.Equal(f[0], []byte("Z")) {
-			return true
-		}
-	}
-	return false
 }

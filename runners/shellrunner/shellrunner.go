@@ -1,8 +1,15 @@
 // Package shellrunner runs a job's command as a local process in a process group of its own.
 //
-// A run is over when its main process (the group leader) is: whatever the leader left behind in
-// its group is stopped too (SIGTERM, then SIGKILL after the kill grace), like systemd's
-// control-group kill mode, so a cron job's forgotten `sleep &` cannot pile up run after run.
+// A run is over when its main process (the group leader) is: whatever the leader left behind is
+// stopped too (SIGTERM, then SIGKILL after the kill grace), like systemd's control-group kill
+// mode, so a cron job's forgotten `sleep &` cannot pile up run after run. "Left behind" is the
+// leader's process group, plus the processes that left the group (setsid) but still carry the
+// run's marker (runners.MarkerEnv) in their environment and descend from the daemon. For an escapee whose
+// parent exited to stay a descendant, the daemon must be a child subreaper: see runners/reaper,
+// and pass the *reaper.Reaper in Options so that its reaping spares the runner's children.
+//
+// The leader dies with the daemon (its parent-death signal is SIGKILL); what it started does
+// not, and the next daemon stops it with KillLeftovers.
 package shellrunner
 
 import (
@@ -16,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,11 +33,13 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/runners"
+	"github.com/arbiterd/arbiter/runners/reaper"
 )
 
-// drainBound is how long Run keeps reading output once the process group is gone. Only a
-// process that left the group (setsid, setpgid) can still hold the pipe open then; without a
-// bound, such a daemonized grandchild would keep the run alive forever.
+// drainBound is how long Run keeps reading output once the run's processes are gone. Only a
+// process that left the group (setsid, setpgid) and could not be recognised (it dropped the
+// run's marker, or init adopted it) can still hold the pipe open then; without a bound, such a
+// daemonized grandchild would keep the run alive forever.
 const drainBound = 200 * time.Millisecond
 
 // defaultPath is searched when the job's environment has no PATH (the one systemd uses).
@@ -38,11 +48,17 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // Options configure a Runner.
 type Options struct {
 	Logger *slog.Logger // nil discards
+	// Reaper is the process's child subreaper, when it has one: the runner starts its
+	// processes through it, so that its reaping leaves their exit status to the runner. With a
+	// Reaper running, it must be set.
+	Reaper *reaper.Reaper
 }
 
-// Runner runs jobs as local processes. It is safe for concurrent use.
+// Runner runs jobs as local processes. It is safe for concurrent use. Run must not be called
+// from a goroutine locked to its OS thread (runtime.LockOSThread).
 type Runner struct {
-	log *slog.Logger
+	log    *slog.Logger
+	reaper *reaper.Reaper
 }
 
 var _ runners.Runner = (*Runner)(nil)
@@ -53,12 +69,12 @@ func New(opts Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{log: log}
+	return &Runner{log: log, reaper: opts.Reaper}
 }
 
 // Run starts req.Job.Argv() with the job's directory and environment, stdin from /dev/null and
-// stdout and stderr on one pipe, and blocks until the process group is gone and its output has
-// been copied to req.Output.
+// stdout and stderr on one pipe, and blocks until the run's processes are gone (see the package
+// comment) and its output has been copied to req.Output.
 func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, error) {
 	argv := req.Job.Argv()
 	if len(argv) == 0 || argv[0] == "" {
@@ -91,15 +107,21 @@ func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, 
 		return runners.Result{}, startErr(err)
 	}
 	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Env:         env,
-		Dir:         req.Job.Dir,
-		Stdout:      pw, // an *os.File goes straight to the child: no copying goroutine in exec
-		Stderr:      pw,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		Path:   path,
+		Args:   argv,
+		Env:    env,
+		Dir:    req.Job.Dir,
+		Stdout: pw, // an *os.File goes straight to the child: no copying goroutine in exec
+		Stderr: pw,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true,
+			// The leader dies with the daemon, even by kill -9; what it started is stopped by
+			// the next daemon (KillLeftovers). See startLeader for the thread this depends on.
+			Pdeathsig: syscall.SIGKILL,
+		},
 	}
-	err = cmd.Start()
+	log := r.log.With("job", req.Job.Name, "run", req.RunID)
+	l, err := r.startLeader(log, cmd)
 	// Our copy of the write end must go, or the reader would never see EOF.
 	pw.Close()
 	if err != nil {
@@ -111,34 +133,78 @@ func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, 
 		return runners.Result{}, startErr(err)
 	}
 	pid := cmd.Process.Pid
-	log := r.log.With("job", req.Job.Name, "run", req.RunID, "pid", pid)
+	log = log.With("pid", pid)
 
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		copyOutput(log, req.Output, pr)
 	}()
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		if err := awaitExit(pid); err != nil {
-			log.Error("wait for process", "err", err)
-		}
-	}()
 	if req.Started != nil {
 		req.Started(pid)
 	}
 
+	marker := ""
+	if id, ok := getenv(env, runners.MarkerEnv); ok && id != "" {
+		marker = runners.MarkerEnv + "=" + id
+	}
 	grace := cmp.Or(req.KillGrace, arbiter.DefaultKillGrace)
-	stopGroup(ctx, log, pid, exited, grace)
+	stopTree(ctx, log, newTree(pid, os.Getpid(), marker), l.exited, grace)
 	err = cmd.Wait() // reaps the leader; only now may its pid, the group's name, be reused
 	if cmd.ProcessState == nil {
 		log.Error("reap process", "err", err)
 	}
+	l.release() // after the reaping: released earlier, the reaper could take the exit status
 	pr.SetReadDeadline(time.Now().Add(drainBound))
 	<-copied
 	pr.Close()
 	return result(cmd.ProcessState), nil
+}
+
+// leader is a run's main process.
+type leader struct {
+	exited  chan struct{} // closed once the process has exited; it is not reaped yet
+	release func()        // hands the reaped leader's pid back to the reaper
+}
+
+// startLeader starts cmd on an OS thread of its own and returns once it runs.
+//
+// The parent-death signal is tied to a thread, not to the process: the kernel sends it when
+// the thread that forked the child exits. Go ends a thread only when a goroutine locked to it
+// (runtime.LockOSThread) exits without unlocking, and the runner never does that; but any
+// goroutine of any package that did would end whichever thread it was on, and if that thread
+// had forked a leader still running, the leader would be SIGKILLed mid-run for no reason. So
+// the fork happens on a goroutine locked to its thread until the leader has exited: no other
+// goroutine runs on that thread meanwhile, so nothing else can end it. This costs no thread:
+// the same goroutine blocks in waitid for the leader's whole life, which holds a thread anyway.
+// Without the lock, TestLeaderSurvivesThreadExits fails: its leader is SIGKILLed mid-run.
+func (r *Runner) startLeader(log *slog.Logger, cmd *exec.Cmd) (*leader, error) {
+	l := &leader{exited: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Unlocked only once the leader has exited: its parent-death signal cannot fire then.
+		defer runtime.UnlockOSThread()
+		var err error
+		l.release, err = r.reaper.Own(func() (int, error) {
+			if err := cmd.Start(); err != nil {
+				return 0, err
+			}
+			return cmd.Process.Pid, nil
+		})
+		started <- err
+		if err != nil {
+			return
+		}
+		defer close(l.exited)
+		if err := awaitExit(cmd.Process.Pid); err != nil {
+			log.Error("wait for process", "pid", cmd.Process.Pid, "err", err)
+		}
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // copyOutput copies the pipe to out as data arrives, until EOF or the read deadline.

@@ -83,7 +83,9 @@ func TestProgramLookup(t *testing.T) {
 }
 
 // A process that left the group (setsid) and holds the output pipe must not keep Run from
-// returning: Run stops reading shortly after the group is gone.
+// returning: Run stops reading shortly after the group is gone. This one is out of the runner's
+// reach: the request has no ARBITER_RUN_ID, and without a subreaper init adopts it when the
+// leader exits. The pipe-drain bound is the last resort for such a process.
 func TestEscapedProcessDoesNotHoldRun(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/usr/bin/setsid"); err != nil {
@@ -114,7 +116,7 @@ echo $p`
 		t.Errorf("Run took %v: it waited for a process outside the group", took)
 	}
 	if err := unix.Kill(pid, 0); err != nil {
-		t.Errorf("the escaped process should still run (runners only stop their own group): %v", err)
+		t.Errorf("the escaped process should still run (unmarked, adopted by init: out of reach): %v", err)
 	}
 }
 

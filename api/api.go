@@ -11,6 +11,8 @@
 //	POST   /v1/jobs/{name}/pause        Job
 //	POST   /v1/jobs/{name}/resume       Job
 //	POST   /v1/jobs/{name}/trigger      202 Run
+//	GET    /v1/jobs/{name}/why?at=RFC3339   Why: what happened (or will happen) to the fire at
+//	                                    or after the time (default now)
 //	GET    /v1/runs?job=&state=&limit=&before=   RunList (newest first)
 //	GET    /v1/runs/{id}                Run
 //	GET    /v1/runs/{id}/output?after=SEQ&follow=1   the output as text/plain, chunked; with
@@ -68,27 +70,36 @@ type JobSpec struct {
 	Timeout   string            `json:"timeout,omitempty"`
 	KillGrace string            `json:"kill_grace,omitempty"`
 	Overlap   string            `json:"overlap,omitempty"`
-	Paused    bool              `json:"paused,omitempty"`
+	// Catchup is a duration; "" means the default (5m) and "0" turns catch-up off.
+	Catchup    string `json:"catchup,omitempty"`
+	Retries    int    `json:"retries,omitempty"`
+	RetryDelay string `json:"retry_delay,omitempty"`
+	Jitter     string `json:"jitter,omitempty"`
+	Paused     bool   `json:"paused,omitempty"`
 }
 
 // Job is a job as the daemon reports it.
 type Job struct {
-	Name      string            `json:"name"`
-	Schedule  string            `json:"schedule"`
-	Timezone  string            `json:"timezone"`
-	Command   []string          `json:"command,omitempty"`
-	Shell     string            `json:"shell,omitempty"`
-	Dir       string            `json:"dir,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Timeout   string            `json:"timeout,omitempty"`
-	KillGrace string            `json:"kill_grace"`
-	Overlap   string            `json:"overlap"`
-	Paused    bool              `json:"paused"`
-	Source    string            `json:"source"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
-	NextRun   *time.Time        `json:"next_run"` // null when paused or never again
-	LastRun   *RunRef           `json:"last_run"` // null before the first run
+	Name       string            `json:"name"`
+	Schedule   string            `json:"schedule"`
+	Timezone   string            `json:"timezone"`
+	Command    []string          `json:"command,omitempty"`
+	Shell      string            `json:"shell,omitempty"`
+	Dir        string            `json:"dir,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Timeout    string            `json:"timeout,omitempty"`
+	KillGrace  string            `json:"kill_grace"`
+	Overlap    string            `json:"overlap"`
+	Catchup    string            `json:"catchup"`
+	Retries    int               `json:"retries"`
+	RetryDelay string            `json:"retry_delay"`
+	Jitter     string            `json:"jitter,omitempty"`
+	Paused     bool              `json:"paused"`
+	Source     string            `json:"source"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	NextRun    *time.Time        `json:"next_run"` // null when paused or never again
+	LastRun    *RunRef           `json:"last_run"` // null before the first run
 }
 
 // RunRef is a short reference to a run.
@@ -122,10 +133,25 @@ type Run struct {
 	Worker        string     `json:"worker,omitempty"`
 	OutputBytes   int64      `json:"output_bytes"`
 	OutputDropped int64      `json:"output_dropped"`
+	RetryOf       int64      `json:"retry_of,omitempty"`
+	NotBefore     *time.Time `json:"not_before,omitempty"`
+	Jitter        string     `json:"jitter,omitempty"`
+	MissedCount   int        `json:"missed_count,omitempty"`
+	MissedUntil   *time.Time `json:"missed_until,omitempty"`
 }
 
 type RunList struct {
 	Runs []Run `json:"runs"`
+}
+
+// Why answers GET /v1/jobs/{name}/why: the fire at or after At, and one paragraph on what
+// happened to it or will happen to it.
+type Why struct {
+	Job         string     `json:"job"`
+	At          time.Time  `json:"at"`
+	Fire        *time.Time `json:"fire"` // null when the schedule has no fire at or after At
+	Explanation string     `json:"explanation"`
+	Runs        []Run      `json:"runs"` // the runs and records of that fire
 }
 
 // Status answers GET /v1/status.
@@ -154,23 +180,29 @@ type Version struct {
 // FromJob converts a job for the wire; next and last may be zero.
 func FromJob(j arbiter.Job, next time.Time, last *arbiter.Run) Job {
 	out := Job{
-		Name:      j.Name,
-		Schedule:  j.Schedule,
-		Timezone:  j.Timezone,
-		Command:   j.Command,
-		Shell:     j.Shell,
-		Dir:       j.Dir,
-		Env:       j.Env,
-		KillGrace: j.KillGrace.String(),
-		Overlap:   string(j.Overlap),
-		Paused:    j.Paused,
-		Source:    j.Source,
-		CreatedAt: j.CreatedAt,
-		UpdatedAt: j.UpdatedAt,
-		NextRun:   timePtr(next),
+		Name:       j.Name,
+		Schedule:   j.Schedule,
+		Timezone:   j.Timezone,
+		Command:    j.Command,
+		Shell:      j.Shell,
+		Dir:        j.Dir,
+		Env:        j.Env,
+		KillGrace:  j.KillGrace.String(),
+		Overlap:    string(j.Overlap),
+		Catchup:    j.Catchup.String(),
+		Retries:    j.Retries,
+		RetryDelay: j.RetryDelay.String(),
+		Paused:     j.Paused,
+		Source:     j.Source,
+		CreatedAt:  j.CreatedAt,
+		UpdatedAt:  j.UpdatedAt,
+		NextRun:    timePtr(next),
 	}
 	if j.Timeout > 0 {
 		out.Timeout = j.Timeout.String()
+	}
+	if j.Jitter > 0 {
+		out.Jitter = j.Jitter.String()
 	}
 	if last != nil {
 		out.LastRun = &RunRef{
@@ -203,7 +235,19 @@ func FromRun(r arbiter.Run) Run {
 		Worker:        r.Worker,
 		OutputBytes:   r.OutputBytes,
 		OutputDropped: r.OutputDropped,
+		RetryOf:       r.RetryOf,
+		NotBefore:     timePtr(r.NotBefore),
+		Jitter:        durationText(r.Jitter),
+		MissedCount:   r.MissedCount,
+		MissedUntil:   timePtr(r.MissedUntil),
 	}
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 // ToJob converts a spec into a job, parsing its durations. The result is not yet validated.
@@ -217,13 +261,27 @@ func (s JobSpec) ToJob() (arbiter.Job, error) {
 		Dir:      s.Dir,
 		Env:      s.Env,
 		Overlap:  arbiter.Overlap(s.Overlap),
+		Retries:  s.Retries,
 		Paused:   s.Paused,
+		Catchup:  arbiter.DefaultCatchup,
 	}
 	var err error
 	if j.Timeout, err = parseDuration("timeout", s.Timeout); err != nil {
 		return arbiter.Job{}, err
 	}
 	if j.KillGrace, err = parseDuration("kill_grace", s.KillGrace); err != nil {
+		return arbiter.Job{}, err
+	}
+	if s.Catchup != "" {
+		// "0" is the documented way to turn catch-up off; ParseDuration accepts it.
+		if j.Catchup, err = parseDuration("catchup", s.Catchup); err != nil {
+			return arbiter.Job{}, err
+		}
+	}
+	if j.RetryDelay, err = parseDuration("retry_delay", s.RetryDelay); err != nil {
+		return arbiter.Job{}, err
+	}
+	if j.Jitter, err = parseDuration("jitter", s.Jitter); err != nil {
 		return arbiter.Job{}, err
 	}
 	return j, nil

@@ -2,19 +2,19 @@ package daemon
 
 import "sync"
 
-// broadcaster wakes everyone waiting on a key (a run id) at once: each Notify closes the key's
-// channel, and the next Wait gets a fresh one. Followers re-read the store after waking, so a
-// notification carries no data and none is lost by coalescing.
-type broadcaster struct {
+// broadcaster wakes everyone waiting on a key (a run id, a job name) at once: each Notify
+// closes the key's channel, and the next Wait gets a fresh one. Waiters re-read what they wait
+// for after waking, so a notification carries no data and none is lost by coalescing.
+type broadcaster[K comparable] struct {
 	mu    sync.Mutex
-	chans map[int64]chan struct{}
+	chans map[K]chan struct{}
 }
 
-func newBroadcaster() *broadcaster {
-	return &broadcaster{chans: make(map[int64]chan struct{})}
+func newBroadcaster[K comparable]() *broadcaster[K] {
+	return &broadcaster[K]{chans: make(map[K]chan struct{})}
 }
 
-func (b *broadcaster) Wait(key int64) <-chan struct{} {
+func (b *broadcaster[K]) Wait(key K) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ch, ok := b.chans[key]
@@ -25,7 +25,7 @@ func (b *broadcaster) Wait(key int64) <-chan struct{} {
 	return ch
 }
 
-func (b *broadcaster) Notify(key int64) {
+func (b *broadcaster[K]) Notify(key K) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ch, ok := b.chans[key]; ok {

@@ -9,15 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/internal/clock"
 	"github.com/arbiterd/arbiter/runners"
+	"github.com/arbiterd/arbiter/runners/reaper"
 	"github.com/arbiterd/arbiter/runners/shellrunner"
 	"github.com/arbiterd/arbiter/store"
 	"github.com/arbiterd/arbiter/store/sqlitestore"
@@ -75,8 +79,10 @@ type Daemon struct {
 	runner    runners.Runner
 	sched     *scheduler
 	runs      *dispatcher
-	outputs   *broadcaster
+	outputs   *broadcaster[int64]
 	worker    string
+	nodeID    string // persistent identity of this data dir, in every run's marker
+	reaper    *reaper.Reaper
 	dbPath    string
 	uid       int
 	allowGID  int // -1 when no group is configured
@@ -100,12 +106,27 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer lock.Release()
 
+	nodeID, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	// As a child subreaper the daemon inherits the orphans of its runs, so processes that left
+	// a run's process group are still found and stopped, and reaped when they exit.
+	rp, err := reaper.Start(reaper.Options{Logger: log})
+	if err != nil {
+		log.Warn("cannot become a child subreaper; processes that escape a run's process group and lose their parent will not be stopped", "err", err)
+		rp = nil
+	}
+	defer rp.Stop()
+
 	d := &Daemon{
 		cfg:       cfg,
 		log:       log,
 		clock:     cfg.Clock,
-		runner:    shellrunner.New(shellrunner.Options{Logger: log}),
-		outputs:   newBroadcaster(),
+		nodeID:    nodeID,
+		reaper:    rp,
+		runner:    shellrunner.New(shellrunner.Options{Logger: log, Reaper: rp}),
+		outputs:   newBroadcaster[int64](),
 		dbPath:    filepath.Join(cfg.DataDir, "arbiter.db"),
 		uid:       os.Getuid(),
 		allowGID:  -1,
@@ -135,6 +156,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	ln, err := listenSocket(cfg.Socket, cfg.SocketGroup)
 	if err != nil {
+		d.runs.shutdown(nil, 0) // stop the queued runs recover dispatched
 		return err
 	}
 	defer os.Remove(cfg.Socket)
@@ -186,18 +208,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-// recover settles what a previous daemon left behind, then loads the jobs and the runs still
-// waiting to execute.
+// recover settles what a previous daemon left behind: runs it left running are lost (their
+// leftover processes are stopped, and they are retried when attempts remain), jobs resume from
+// their last accounted fire so that missed fires go through catch-up, and queued runs execute.
 func (d *Daemon) recover(ctx context.Context) error {
+	now := d.clock.Now()
 	lost, err := d.store.RecoverRuns(ctx, store.RunRecoverParams{
 		Reason: "lost: the daemon stopped while the run was active",
-		Now:    d.clock.Now(),
+		Now:    now,
 	})
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
-	}
-	for _, r := range lost {
-		d.log.Warn("run lost by a previous daemon", "run", r.ID, "job", r.Job, "pid", r.PID)
 	}
 	jobs, err := d.store.ListJobs(ctx)
 	if err != nil {
@@ -206,7 +227,21 @@ func (d *Daemon) recover(ctx context.Context) error {
 	byName := make(map[string]arbiter.Job, len(jobs))
 	for _, j := range jobs {
 		byName[j.Name] = j
-		if err := d.sched.Set(j); err != nil {
+	}
+	d.killLeftovers(lost, byName)
+
+	lastFires, err := d.store.LastFires(ctx)
+	if err != nil {
+		return fmt.Errorf("load last fires: %w", err)
+	}
+	for _, j := range jobs {
+		// Catch-up starts after the last fire accounted for, but never before the job (or its
+		// schedule, or its resumption) existed in its current form.
+		anchor := j.UpdatedAt
+		if last, ok := lastFires[j.Name]; ok && last.After(anchor) {
+			anchor = last
+		}
+		if err := d.sched.Resume(j, anchor); err != nil {
 			d.log.Error("job has an invalid schedule; it will not fire", "job", j.Name, "err", err)
 		}
 	}
@@ -218,36 +253,111 @@ func (d *Daemon) recover(ctx context.Context) error {
 		r := queued[i]
 		job, ok := byName[r.Job]
 		if !ok {
-			_, _ = d.store.FinishRun(ctx, store.RunFinishParams{ID: r.ID, State: arbiter.StateCancelled, Reason: "cancelled: the job was deleted", Now: d.clock.Now()})
+			_, _ = d.store.FinishRun(ctx, store.RunFinishParams{ID: r.ID, State: arbiter.StateCancelled, Reason: "cancelled: the job was deleted", Now: now})
 			continue
 		}
 		d.runs.dispatch(r, job)
 	}
+	for _, r := range lost {
+		if job, ok := byName[r.Job]; ok {
+			d.runs.retryIfAttemptsLeft(ctx, r, job, now)
+		}
+	}
 	return nil
 }
 
-// fire materializes one scheduled fire: a skipped record when the job's previous run is still
-// active, otherwise a queued run handed to the dispatcher. The UNIQUE (job, scheduled time) key
-// makes a second materialization of the same fire a no-op, across restarts too.
-func (d *Daemon) fire(ctx context.Context, job arbiter.Job, at time.Time) {
+// killLeftovers stops what runs of a dead daemon left behind: its process group and anything
+// that escaped it, recognised by the run id in its environment, never by pid alone.
+func (d *Daemon) killLeftovers(lost []arbiter.Run, jobs map[string]arbiter.Job) {
+	var wg sync.WaitGroup
+	for _, r := range lost {
+		d.log.Warn("run lost by a previous daemon", "run", r.ID, "job", r.Job, "pid", r.PID)
+		if r.PID <= 0 {
+			continue
+		}
+		grace := arbiter.DefaultKillGrace
+		if j, ok := jobs[r.Job]; ok && j.KillGrace > 0 {
+			grace = j.KillGrace
+		}
+		wg.Go(func() {
+			n, err := shellrunner.KillLeftovers(d.runMarker(r.ID), r.PID, grace)
+			switch {
+			case err != nil:
+				d.log.Error("stop leftover processes", "run", r.ID, "err", err)
+			case n > 0:
+				d.log.Warn("stopped leftover processes of a lost run", "run", r.ID, "count", n)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// runMarker is the value of runners.MarkerEnv for a run: unique on the machine.
+func (d *Daemon) runMarker(id int64) string {
+	return d.nodeID + "." + strconv.FormatInt(id, 10)
+}
+
+// fire materializes one due fire. The store's unique (job, fire time) key makes a second
+// materialization of the same fire a no-op, across restarts too.
+func (d *Daemon) fire(ctx context.Context, f dueFire) {
+	job := f.job
 	p := store.FireInsertParams{
 		Job:         job.Name,
-		ScheduledAt: at,
-		Trigger:     arbiter.TriggerSchedule,
+		ScheduledAt: f.at,
+		Trigger:     f.trigger,
 		State:       arbiter.StateQueued,
 		Now:         d.clock.Now(),
 	}
-	if prev, ok := d.runs.activeRunOf(job.Name); ok {
-		p.State = arbiter.StateSkipped
-		p.Reason = fmt.Sprintf("skipped: previous run %d still running", prev)
+	var replace []int64
+	switch {
+	case f.missed > 0:
+		p.Trigger, p.State = arbiter.TriggerSchedule, arbiter.StateMissed
+		p.MissedCount, p.MissedUntil = f.missed, f.until
+		p.Reason = missedReason(f)
+	case job.Overlap == arbiter.OverlapSkip:
+		if prev, started, ok := d.runs.activeRunOf(job.Name); ok {
+			p.State = arbiter.StateSkipped
+			p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, map[bool]string{true: "running", false: "queued"}[started])
+		}
+	case job.Overlap == arbiter.OverlapQueue:
+		if waiting, ok := d.runs.waitingRunOf(job.Name); ok {
+			p.State = arbiter.StateSkipped
+			p.Reason = fmt.Sprintf("skipped: coalesced into run %d, already waiting for its turn", waiting)
+		}
+	case job.Overlap == arbiter.OverlapReplace:
+		replace = d.runs.activeRunsOf(job.Name)
+	}
+	if p.State == arbiter.StateQueued && job.Jitter > 0 {
+		p.Jitter = rand.N(job.Jitter)
+		p.NotBefore = f.at.Add(p.Jitter)
 	}
 	run, inserted, err := d.store.InsertFire(ctx, p)
 	switch {
 	case errors.Is(err, arbiter.ErrNotFound):
-		d.log.Debug("job deleted as it fired", "job", job.Name, "at", at)
+		d.log.Debug("job deleted as it fired", "job", job.Name, "at", f.at)
 	case err != nil:
-		d.log.Error("record fire", "job", job.Name, "at", at, "err", err)
-	case inserted && run.State == arbiter.StateQueued:
+		d.log.Error("record fire", "job", job.Name, "at", f.at, "err", err)
+	case !inserted:
+		d.log.Debug("fire already recorded", "job", job.Name, "at", f.at, "run", run.ID)
+	case run.State == arbiter.StateMissed:
+		d.log.Warn("fires missed", "job", job.Name, "count", f.missed, "from", f.at, "until", f.until, "cause", f.cause)
+	case run.State == arbiter.StateQueued:
+		for _, id := range replace {
+			d.runs.cancelWith(id, &replacedError{by: run.ID})
+		}
 		d.runs.dispatch(run, job)
 	}
+}
+
+func missedReason(f dueFire) string {
+	loc, _ := arbiter.LoadZone(f.job.Timezone)
+	what := "the fire at " + f.at.In(loc).Format(time.RFC3339)
+	if f.missed > 1 {
+		what = fmt.Sprintf("%d fires from %s to %s", f.missed, f.at.In(loc).Format(time.RFC3339), f.until.In(loc).Format(time.RFC3339))
+	}
+	window := "catch-up is off for this job"
+	if f.job.Catchup > 0 {
+		window = "older than the catch-up window of " + f.job.Catchup.String()
+	}
+	return fmt.Sprintf("missed %s: %s (%s)", what, f.cause, window)
 }

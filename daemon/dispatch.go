@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -26,6 +27,12 @@ type timeoutError struct{ after time.Duration }
 
 func (e *timeoutError) Error() string { return "timed out after " + e.after.String() }
 
+type replacedError struct{ by int64 }
+
+func (e *replacedError) Error() string {
+	return fmt.Sprintf("cancelled: replaced by run %d (overlap policy replace)", e.by)
+}
+
 // dispatcher executes queued runs, at most max at a time, and tracks the active ones so they can
 // be cancelled and so the overlap policy can see them.
 type dispatcher struct {
@@ -36,6 +43,8 @@ type dispatcher struct {
 	mu     sync.Mutex
 	active map[int64]*activeRun
 	closed bool
+
+	jobEnded *broadcaster[string] // a run of the job ended: runs waiting for their turn look again
 }
 
 type activeRun struct {
@@ -48,7 +57,12 @@ type activeRun struct {
 }
 
 func newDispatcher(d *Daemon, max int) *dispatcher {
-	return &dispatcher{d: d, slots: make(chan struct{}, max), active: make(map[int64]*activeRun)}
+	return &dispatcher{
+		d:        d,
+		slots:    make(chan struct{}, max),
+		active:   make(map[int64]*activeRun),
+		jobEnded: newBroadcaster[string](),
+	}
 }
 
 // dispatch executes a queued run in the background. After shutdown began it does nothing: the
@@ -68,17 +82,61 @@ func (p *dispatcher) dispatch(run arbiter.Run, job arbiter.Job) {
 	go p.execute(ctx, ar, job)
 }
 
-// activeRunOf returns the oldest active run of a job.
-func (p *dispatcher) activeRunOf(job string) (int64, bool) {
+// activeRunOf returns the oldest active run of a job and whether it has started.
+func (p *dispatcher) activeRunOf(job string) (id int64, started, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var oldest int64
-	for id, ar := range p.active {
-		if ar.run.Job == job && (oldest == 0 || id < oldest) {
-			oldest = id
+	for rid, ar := range p.active {
+		if ar.run.Job == job && (id == 0 || rid < id) {
+			id = rid
+			ar.mu.Lock()
+			started = ar.started
+			ar.mu.Unlock()
 		}
 	}
-	return oldest, oldest != 0
+	return id, started, id != 0
+}
+
+// waitingRunOf returns a run of the job that has not started yet (waiting for its turn, a
+// slot, or the end of a backoff).
+func (p *dispatcher) waitingRunOf(job string) (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, ar := range p.active {
+		ar.mu.Lock()
+		started := ar.started
+		ar.mu.Unlock()
+		if ar.run.Job == job && !started {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// activeRunsOf lists the job's active runs.
+func (p *dispatcher) activeRunsOf(job string) []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []int64
+	for id, ar := range p.active {
+		if ar.run.Job == job {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// hasEarlierActive reports whether the job has an active run older than id: under the queue
+// and replace policies a run waits for those to end, so two never run side by side.
+func (p *dispatcher) hasEarlierActive(job string, id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rid, ar := range p.active {
+		if ar.run.Job == job && rid < id {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *dispatcher) running() (running, waiting int) {
@@ -96,13 +154,18 @@ func (p *dispatcher) running() (running, waiting int) {
 	return running, waiting
 }
 
-// cancel stops an active run; false when the run is not active here.
+// cancel stops an active run on a user's request; false when the run is not active here.
 func (p *dispatcher) cancel(id int64, actor string) bool {
+	return p.cancelWith(id, &cancelledError{actor: actor})
+}
+
+// cancelWith stops an active run, recording cause as the reason.
+func (p *dispatcher) cancelWith(id int64, cause error) bool {
 	p.mu.Lock()
 	ar, ok := p.active[id]
 	p.mu.Unlock()
 	if ok {
-		ar.cancel(&cancelledError{actor: actor})
+		ar.cancel(cause)
 	}
 	return ok
 }
@@ -116,20 +179,19 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		p.mu.Unlock()
 		ar.cancel(nil)
 		d.outputs.Notify(run.ID) // followers see the final state
+		p.jobEnded.Notify(run.Job)
 		p.wg.Done()
 	}()
 	// Recording must succeed even after the run's context was cancelled.
 	bg := context.WithoutCancel(ctx)
 
-	select {
-	case p.slots <- struct{}{}:
-		defer func() { <-p.slots }()
-	case <-ctx.Done():
+	if !p.awaitStart(ctx, run, job) {
 		if !errors.Is(context.Cause(ctx), errShutdown) {
 			p.finish(bg, run.ID, arbiter.StateCancelled, nil, "", context.Cause(ctx).Error())
 		}
 		return // on shutdown the run stays queued for the next daemon
 	}
+	defer func() { <-p.slots }()
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
@@ -160,6 +222,7 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 			"ARBITER_SCHEDULED_AT=" + run.ScheduledAt.In(loc).Format(time.RFC3339),
 			"ARBITER_TRIGGER=" + string(run.Trigger),
 			"ARBITER_ATTEMPT=" + strconv.Itoa(max(run.Attempt, 1)),
+			runners.MarkerEnv + "=" + d.runMarker(run.ID),
 		},
 		Started: func(pid int) {
 			ar.mu.Lock()
@@ -175,21 +238,124 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		d.log.Error("flush run output", "run", run.ID, "err", cerr)
 	}
 
-	cause := context.Cause(runCtx)
+	state, code, signal, reason := outcome(res, err, context.Cause(runCtx))
+	retry := retryable(state) && run.Attempt < 1+job.Retries && !p.isClosed()
+	var delay time.Duration
+	switch {
+	case retry:
+		delay = retryDelay(job.RetryDelay, run.Attempt)
+		reason += fmt.Sprintf("; attempt %d of %d, retrying in %s", run.Attempt, 1+job.Retries, delay.Round(time.Second))
+	case retryable(state) && job.Retries > 0:
+		reason += fmt.Sprintf("; no attempts left (%d of %d)", run.Attempt, 1+job.Retries)
+	}
+	finished := p.finish(bg, run.ID, state, code, signal, reason)
+	if retry && finished {
+		p.retry(bg, run, job, d.clock.Now().Add(delay))
+	}
+}
+
+// outcome turns how a run ended into its final state, exit code, signal and reason.
+func outcome(res runners.Result, startErr, cause error) (arbiter.RunState, *int, string, string) {
 	var timedOut *timeoutError
 	switch {
-	case err != nil:
-		p.finish(bg, run.ID, arbiter.StateFailed, nil, "", "could not start: "+err.Error())
+	case startErr != nil:
+		return arbiter.StateFailed, nil, "", "could not start: " + startErr.Error()
 	case errors.As(cause, &timedOut):
-		p.finish(bg, run.ID, arbiter.StateTimedOut, exitCode(res), res.Signal, cause.Error())
+		return arbiter.StateTimedOut, exitCode(res), res.Signal, cause.Error()
 	case cause != nil:
-		p.finish(bg, run.ID, arbiter.StateCancelled, exitCode(res), res.Signal, cause.Error())
+		return arbiter.StateCancelled, exitCode(res), res.Signal, cause.Error()
 	case res.Success():
-		p.finish(bg, run.ID, arbiter.StateSucceeded, exitCode(res), "", "")
+		return arbiter.StateSucceeded, exitCode(res), "", ""
 	case res.Signal != "":
-		p.finish(bg, run.ID, arbiter.StateFailed, nil, res.Signal, "killed by "+res.Signal)
+		return arbiter.StateFailed, nil, res.Signal, "killed by " + res.Signal
 	default:
-		p.finish(bg, run.ID, arbiter.StateFailed, exitCode(res), "", fmt.Sprintf("exit status %d", res.ExitCode))
+		return arbiter.StateFailed, exitCode(res), "", fmt.Sprintf("exit status %d", res.ExitCode)
+	}
+}
+
+// retryable reports whether a run that ended in state may be retried: failures and timeouts,
+// and runs lost with their daemon; never a run somebody cancelled.
+func retryable(state arbiter.RunState) bool {
+	return state == arbiter.StateFailed || state == arbiter.StateTimedOut || state == arbiter.StateLost
+}
+
+// retryDelay is the backoff before attempt+1: base doubling per attempt, capped at
+// arbiter.MaxRetryDelay, with "equal jitter" (half fixed, half random) so that jobs failing
+// together do not retry in lockstep.
+func retryDelay(base time.Duration, attempt int) time.Duration {
+	if base <= 0 {
+		base = arbiter.DefaultRetryDelay
+	}
+	d := base
+	for i := 1; i < attempt && d < arbiter.MaxRetryDelay; i++ {
+		d *= 2
+	}
+	d = min(d, arbiter.MaxRetryDelay)
+	return d/2 + rand.N(d/2+1)
+}
+
+// retry queues the next attempt of run, to start at notBefore.
+func (p *dispatcher) retry(ctx context.Context, run arbiter.Run, job arbiter.Job, notBefore time.Time) {
+	first := run.RetryOf
+	if first == 0 {
+		first = run.ID
+	}
+	next, err := p.d.store.InsertRun(ctx, store.RunInsertParams{
+		Job:         run.Job,
+		Trigger:     arbiter.TriggerRetry,
+		ScheduledAt: run.ScheduledAt,
+		Attempt:     run.Attempt + 1,
+		RetryOf:     first,
+		NotBefore:   notBefore,
+		Now:         p.d.clock.Now(),
+		Actor:       "daemon",
+	})
+	if err != nil {
+		p.d.log.Error("queue retry", "run", run.ID, "job", run.Job, "err", err)
+		return
+	}
+	p.dispatch(next, job)
+}
+
+// retryIfAttemptsLeft retries a run that ended without the dispatcher seeing it (lost with a
+// previous daemon).
+func (p *dispatcher) retryIfAttemptsLeft(ctx context.Context, run arbiter.Run, job arbiter.Job, now time.Time) {
+	if run.Attempt < 1+job.Retries {
+		p.retry(ctx, run, job, now)
+	}
+}
+
+// awaitStart blocks until the run may start: its NotBefore has come (retry backoff, jitter),
+// under the queue and replace policies the job's earlier runs have ended, and a slot is free.
+// False when ctx ended first.
+func (p *dispatcher) awaitStart(ctx context.Context, run arbiter.Run, job arbiter.Job) bool {
+	if wait := run.NotBefore.Sub(p.d.clock.Now()); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if job.Overlap == arbiter.OverlapQueue || job.Overlap == arbiter.OverlapReplace {
+		for {
+			ended := p.jobEnded.Wait(job.Name) // subscribe before looking, so no end slips by
+			if !p.hasEarlierActive(job.Name, run.ID) {
+				break
+			}
+			select {
+			case <-ended:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -201,13 +367,14 @@ func exitCode(res runners.Result) *int {
 	return &code
 }
 
-func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunState, code *int, signal, reason string) {
+func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunState, code *int, signal, reason string) bool {
 	_, err := p.d.store.FinishRun(ctx, store.RunFinishParams{
 		ID: id, State: state, ExitCode: code, Signal: signal, Reason: reason, Now: p.d.clock.Now(),
 	})
 	if err != nil {
 		p.d.log.Error("record run end", "run", id, "state", state, "err", err)
 	}
+	return err == nil
 }
 
 // shutdown stops dispatching and waits up to grace for active runs; then, or at the next

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -41,3 +43,26 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 }
 
 func (l *dataDirLock) Release() error { return l.f.Close() }
+
+// loadNodeID returns the daemon's persistent identity, kept in the data dir's node-id file and
+// created on first start. It makes run markers unique on the machine: another daemon with its
+// own data dir numbers its runs from 1 too.
+func loadNodeID(dir string) (string, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("make node id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}

@@ -12,25 +12,44 @@ import (
 )
 
 // maxSleep bounds how long the scheduler sleeps even with nothing due: timers run on the
-// monotonic clock, so a step of the wall clock (NTP, a manual date change) is noticed within
-// this bound rather than at the next far-away fire.
+// monotonic clock, so a step of the wall clock (NTP, a manual date change) or a suspend is
+// noticed within this bound rather than at the next far-away fire.
 const maxSleep = time.Minute
 
-// fireFunc materializes one fire of a job. It is called from the scheduler's goroutine, in fire
+// lateTolerance is how late a fire may be and still run as an ordinary scheduled fire. Fires
+// later than this were missed (the daemon was down, suspended, or the clock jumped) and follow
+// the job's catch-up rule instead.
+const lateTolerance = 10 * time.Second
+
+// dueFire is what the scheduler hands to the daemon: a fire to materialize, or a record of
+// fires that were missed.
+type dueFire struct {
+	job     arbiter.Job
+	at      time.Time       // the fire time; for a missed record, the first missed fire
+	trigger arbiter.Trigger // TriggerSchedule or TriggerCatchup; "" for a missed record
+	missed  int             // > 0: a missed record standing for this many fires
+	until   time.Time       // the last fire of a missed record
+	cause   string          // why fires were missed, for the record's reason
+}
+
+// fireFunc materializes one due fire. It is called from the scheduler's goroutine, in fire
 // time order, and must not block for long.
-type fireFunc func(ctx context.Context, job arbiter.Job, at time.Time)
+type fireFunc func(ctx context.Context, f dueFire)
 
 // scheduler keeps the next fire time of every active job in a heap and sleeps on one timer until
-// the earliest is due. It never scans all jobs: a change to a job touches only its own entry.
+// the earliest is due. It never scans all jobs on its own: a change to a job touches only its
+// own entry, and only a backwards step of the wall clock recomputes every entry.
 type scheduler struct {
-	clock clock.Clock
-	log   *slog.Logger
-	fire  fireFunc
+	clock   clock.Clock
+	log     *slog.Logger
+	fire    fireFunc
+	started time.Time // fires due before this were missed while the daemon was down
 
 	mu      sync.Mutex
 	entries map[string]*entry
 	queue   fireQueue
 	wake    chan struct{}
+	lastNow time.Time // the wall-clock time of the previous look, to notice backward steps
 }
 
 type entry struct {
@@ -45,15 +64,27 @@ func newScheduler(c clock.Clock, log *slog.Logger, fire fireFunc) *scheduler {
 		clock:   c,
 		log:     log,
 		fire:    fire,
+		started: c.Now(),
 		entries: make(map[string]*entry),
 		wake:    make(chan struct{}, 1),
 	}
 }
 
-// Set adds or replaces a job. A paused job, or one whose schedule never fires again, is taken
-// out of the heap. When the schedule and zone are unchanged the pending fire time is kept, so
-// editing a job's command does not move its @every anchor.
+// Set adds or replaces a job, to fire from now on. A paused job, or one whose schedule never
+// fires again, is taken out of the heap. When the schedule and zone are unchanged the pending
+// fire time is kept, so editing a job's command does not move its @every anchor.
 func (s *scheduler) Set(job arbiter.Job) error {
+	return s.set(job, time.Time{})
+}
+
+// Resume adds a job at start-up, to fire from its first fire after anchor (the last fire
+// accounted for): fires the daemon missed while it was down are then due at once and go
+// through the catch-up rule.
+func (s *scheduler) Resume(job arbiter.Job, anchor time.Time) error {
+	return s.set(job, anchor)
+}
+
+func (s *scheduler) set(job arbiter.Job, anchor time.Time) error {
 	loc, err := arbiter.LoadZone(job.Timezone)
 	if err != nil {
 		return err
@@ -69,12 +100,15 @@ func (s *scheduler) Set(job arbiter.Job) error {
 		s.removeLocked(job.Name)
 		return nil
 	}
-	if ok && old.job.Schedule == job.Schedule && old.job.Timezone == job.Timezone {
+	if ok && anchor.IsZero() && old.job.Schedule == job.Schedule && old.job.Timezone == job.Timezone {
 		old.job = job
 		return nil
 	}
 	s.removeLocked(job.Name)
-	next := sched.Next(s.clock.Now())
+	if anchor.IsZero() {
+		anchor = s.clock.Now()
+	}
+	next := sched.Next(anchor)
 	if next.IsZero() {
 		return nil
 	}
@@ -117,11 +151,6 @@ func (s *scheduler) poke() {
 	}
 }
 
-type dueFire struct {
-	job arbiter.Job
-	at  time.Time
-}
-
 // Run fires due jobs until ctx is done.
 func (s *scheduler) Run(ctx context.Context) {
 	timer := s.clock.NewTimer(maxSleep)
@@ -129,7 +158,7 @@ func (s *scheduler) Run(ctx context.Context) {
 	for {
 		due, wait := s.takeDue()
 		for _, f := range due {
-			s.fire(ctx, f.job, f.at)
+			s.fire(ctx, f)
 		}
 		if len(due) > 0 {
 			continue // firing took time; look again before sleeping
@@ -144,23 +173,32 @@ func (s *scheduler) Run(ctx context.Context) {
 	}
 }
 
-// takeDue pops every fire that is due and advances its entry, and says how long to sleep.
+// takeDue plans every job whose next fire has come, advances it past now, and says how long to
+// sleep.
 func (s *scheduler) takeDue() ([]dueFire, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
+	// Compare wall-clock readings only (Round(0) drops the monotonic one): a backward step means
+	// every pending fire is now further away than its schedule says. Start again from now; fires
+	// already materialized on the old timeline are kept from running twice by the store's
+	// unique (job, fire time) key.
+	if wall := now.Round(0); !s.lastNow.IsZero() && wall.Before(s.lastNow.Add(-time.Second)) {
+		s.log.Warn("the wall clock stepped backwards; recomputing every job's next fire", "by", s.lastNow.Sub(wall))
+		for _, e := range s.entries {
+			e.next = e.sched.Next(now)
+		}
+		heap.Init(&s.queue)
+	}
+	s.lastNow = now.Round(0)
+
 	var due []dueFire
 	for s.queue.Len() > 0 && !s.queue[0].next.After(now) {
 		e := s.queue[0]
-		due = append(due, dueFire{job: e.job, at: e.next})
-		next := e.sched.Next(e.next)
-		if !next.IsZero() && !next.After(now) {
-			// The daemon fell behind by more than one period (a stall, a suspend, a clock step):
-			// fire the overdue time once, then resume from now instead of replaying every
-			// period in a storm.
-			s.log.Warn("scheduler fell behind; resuming from now", "job", e.job.Name, "late_by", now.Sub(e.next))
-			next = e.sched.Next(now)
-		}
+		fires, latest := s.plan(e, now)
+		due = append(due, fires...)
+		// From the latest fire, not from now: an @every chain keeps its anchor.
+		next := e.sched.Next(latest)
 		if next.IsZero() {
 			heap.Pop(&s.queue)
 			delete(s.entries, e.job.Name)
@@ -174,6 +212,60 @@ func (s *scheduler) takeDue() ([]dueFire, time.Duration) {
 		wait = min(s.queue[0].next.Sub(now), maxSleep)
 	}
 	return due, wait
+}
+
+// plan decides what happens to a job's fires from e.next through now. Fires at most
+// lateTolerance late (and due since the daemon started) run as scheduled. Older ones were missed: if the job has a catch-up window
+// and nothing ran on time, the latest missed fire within the window runs once as a catch-up
+// run; every other missed fire is accounted for by one missed record with their count and range.
+// It also returns the latest of those fires, where the job's chain of fires continues.
+func (s *scheduler) plan(e *entry, now time.Time) (fires []dueFire, latest time.Time) {
+	// Fires from onTimeFrom on are on time: at most lateTolerance late, and due since the daemon
+	// started (a fire due before the start was missed however recently, so the catch-up rule
+	// runs it at most once instead of replaying every fire of a short restart).
+	onTimeFrom := now.Add(-lateTolerance)
+	if onTimeFrom.Before(s.started) {
+		onTimeFrom = s.started
+	}
+	// Count counts the fires in (from, to] along the schedule's chain, so start just before
+	// e.next: for @every, one interval before it (its chain is anchored at the previous fire).
+	before := e.next.Add(-time.Nanosecond)
+	if every := e.sched.Every(); every > 0 {
+		before = e.next.Add(-every)
+	}
+	missed, first, last := e.sched.Count(before, onTimeFrom.Add(-time.Nanosecond), 0)
+
+	var onTime []dueFire
+	latest = before
+	if missed > 0 {
+		latest = last // continue the chain of fires (an @every anchor) after the last missed one
+	}
+	for t := e.sched.Next(latest); !t.IsZero() && !t.After(now); t = e.sched.Next(t) {
+		onTime = append(onTime, dueFire{job: e.job, at: t, trigger: arbiter.TriggerSchedule})
+		latest = t
+	}
+	if missed == 0 {
+		return onTime, latest
+	}
+	cause := "the daemon fell behind (a suspend, a clock jump or overload)"
+	if first.Before(s.started) {
+		cause = "the daemon was not running"
+	}
+	var out []dueFire
+	var catchup *dueFire
+	if len(onTime) == 0 && e.job.Catchup > 0 && now.Sub(last) <= e.job.Catchup {
+		catchup = &dueFire{job: e.job, at: last, trigger: arbiter.TriggerCatchup, cause: cause}
+		if missed--; missed > 0 {
+			_, _, last = e.sched.Count(before, last.Add(-time.Nanosecond), 0)
+		}
+	}
+	if missed > 0 {
+		out = append(out, dueFire{job: e.job, at: first, missed: missed, until: last, cause: cause})
+	}
+	if catchup != nil {
+		out = append(out, *catchup)
+	}
+	return append(out, onTime...), latest
 }
 
 // fireQueue is a min-heap of entries by next fire time, ties broken by name so the firing order

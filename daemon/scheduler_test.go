@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -21,6 +22,29 @@ func job(name, sched string) arbiter.Job {
 	return arbiter.Job{Name: name, Schedule: sched, Timezone: "UTC", Command: []string{"true"}}
 }
 
+func withCatchup(j arbiter.Job, d time.Duration) arbiter.Job {
+	j.Catchup = d
+	return j
+}
+
+// describe renders due fires compactly: "a@10:01:00", "a catchup@03:00:00",
+// "a missed 29 10:01:00-10:29:00".
+func describe(fs []dueFire) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		at := f.at.UTC().Format(time.TimeOnly)
+		switch {
+		case f.missed > 0:
+			out[i] = fmt.Sprintf("%s missed %d %s-%s", f.job.Name, f.missed, at, f.until.UTC().Format(time.TimeOnly))
+		case f.trigger == arbiter.TriggerCatchup:
+			out[i] = fmt.Sprintf("%s catchup@%s", f.job.Name, at)
+		default:
+			out[i] = fmt.Sprintf("%s@%s", f.job.Name, at)
+		}
+	}
+	return out
+}
+
 func TestSchedulerTakeDue(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -28,7 +52,7 @@ func TestSchedulerTakeDue(t *testing.T) {
 		jobs    []arbiter.Job
 		advance time.Duration
 		step    time.Duration // how far time moves between two looks; default 1s
-		want    []dueFire     // job names and times
+		want    []string
 	}{
 		{
 			name:    "nothing due before the first fire",
@@ -39,20 +63,13 @@ func TestSchedulerTakeDue(t *testing.T) {
 			name:    "fires in time order, ties by name",
 			jobs:    []arbiter.Job{job("b", "* * * * *"), job("a", "* * * * *"), job("c", "*/2 * * * *")},
 			advance: 2 * time.Minute,
-			want: []dueFire{
-				{job: job("a", ""), at: t0.Add(time.Minute)},
-				{job: job("b", ""), at: t0.Add(time.Minute)},
-				{job: job("a", ""), at: t0.Add(2 * time.Minute)},
-				{job: job("b", ""), at: t0.Add(2 * time.Minute)},
-				{job: job("c", ""), at: t0.Add(2 * time.Minute)},
-			},
+			want:    []string{"a@10:01:00", "b@10:01:00", "a@10:02:00", "b@10:02:00", "c@10:02:00"},
 		},
 		{
-			name:    "a stall fires the overdue time once, not a storm",
-			jobs:    []arbiter.Job{job("s", "* * * * * *")},
-			advance: time.Hour,
-			step:    time.Hour,
-			want:    []dueFire{{job: job("s", ""), at: t0.Add(time.Second)}},
+			name:    "seconds field",
+			jobs:    []arbiter.Job{job("sec", "*/20 * * * * *")},
+			advance: 45 * time.Second,
+			want:    []string{"sec@10:00:20", "sec@10:00:40"},
 		},
 		{
 			name:    "paused jobs do not fire",
@@ -60,16 +77,55 @@ func TestSchedulerTakeDue(t *testing.T) {
 			advance: time.Minute,
 		},
 		{
-			name:    "seconds field",
-			jobs:    []arbiter.Job{job("sec", "*/20 * * * * *")},
-			advance: 45 * time.Second,
-			want:    []dueFire{{job: job("sec", ""), at: t0.Add(20 * time.Second)}, {job: job("sec", ""), at: t0.Add(40 * time.Second)}},
-		},
-		{
-			name:    "job zone decides the wall clock",
+			name:    "the job's zone decides the wall clock",
 			jobs:    []arbiter.Job{{Name: "tz", Schedule: "0 11 * * *", Timezone: "Europe/Berlin"}},
 			advance: 24 * time.Hour,
-			want:    []dueFire{{job: job("tz", ""), at: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(24 * time.Hour)}},
+			step:    time.Minute,
+			want:    []string{"tz@10:00:00"},
+		},
+		{
+			name:    "a little late is still on time",
+			jobs:    []arbiter.Job{job("late", "* * * * * *")},
+			advance: 5 * time.Second,
+			step:    5 * time.Second,
+			want:    []string{"late@10:00:01", "late@10:00:02", "late@10:00:03", "late@10:00:04", "late@10:00:05"},
+		},
+		{
+			name:    "a stall: the recent fires run, older ones are one missed record, not a storm",
+			jobs:    []arbiter.Job{withCatchup(job("s", "* * * * * *"), 5*time.Minute)},
+			advance: time.Hour,
+			step:    time.Hour,
+			want: append([]string{"s missed 3589 10:00:01-10:59:49"},
+				"s@10:59:50", "s@10:59:51", "s@10:59:52", "s@10:59:53", "s@10:59:54", "s@10:59:55",
+				"s@10:59:56", "s@10:59:57", "s@10:59:58", "s@10:59:59", "s@11:00:00"),
+		},
+		{
+			name:    "missed within the catch-up window runs once",
+			jobs:    []arbiter.Job{withCatchup(job("d", "0 3 * * *"), 5*time.Minute)},
+			advance: 17*time.Hour + 4*time.Minute, // to 03:04 the next day, in one step (a suspend)
+			step:    24 * time.Hour,
+			want:    []string{"d catchup@03:00:00"},
+		},
+		{
+			name:    "missed beyond the catch-up window is recorded",
+			jobs:    []arbiter.Job{withCatchup(job("d", "0 3 * * *"), 5*time.Minute)},
+			advance: 17*time.Hour + 6*time.Minute,
+			step:    24 * time.Hour,
+			want:    []string{"d missed 1 03:00:00-03:00:00"},
+		},
+		{
+			name:    "catch-up off records every missed fire",
+			jobs:    []arbiter.Job{job("d", "0 3 * * *")},
+			advance: 17*time.Hour + time.Minute,
+			step:    24 * time.Hour,
+			want:    []string{"d missed 1 03:00:00-03:00:00"},
+		},
+		{
+			name:    "several missed: the latest in the window runs, the rest are one record",
+			jobs:    []arbiter.Job{withCatchup(job("m", "*/2 * * * *"), 5*time.Minute)},
+			advance: 30*time.Minute + 30*time.Second,
+			step:    time.Hour,
+			want:    []string{"m missed 14 10:02:00-10:28:00", "m catchup@10:30:00"},
 		},
 	}
 	for _, tt := range tests {
@@ -83,36 +139,111 @@ func TestSchedulerTakeDue(t *testing.T) {
 				}
 			}
 			var got []dueFire
-			// Step through time the way the loop would: one takeDue per elapsed step.
-			for step := time.Duration(0); step < tt.advance; {
+			// Step through time the way the loop would: one look per step.
+			for elapsed := time.Duration(0); elapsed < tt.advance; {
 				d := time.Second
 				if tt.step > 0 {
 					d = tt.step
 				}
-				d = min(d, tt.advance-step)
+				d = min(d, tt.advance-elapsed)
 				c.Advance(d)
-				step += d
+				elapsed += d
 				due, _ := s.takeDue()
 				got = append(got, due...)
 			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d fires %v, want %d %v", len(got), names(got), len(tt.want), names(tt.want))
-			}
-			for i := range got {
-				if got[i].job.Name != tt.want[i].job.Name || !got[i].at.Equal(tt.want[i].at) {
-					t.Errorf("fire %d = %s@%s, want %s@%s", i, got[i].job.Name, got[i].at, tt.want[i].job.Name, tt.want[i].at)
-				}
+			if g := describe(got); fmt.Sprint(g) != fmt.Sprint(tt.want) {
+				t.Errorf("fires:\n got %v\nwant %v", g, tt.want)
 			}
 		})
 	}
 }
 
-func names(fs []dueFire) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = f.job.Name + "@" + f.at.UTC().Format(time.TimeOnly)
+func TestSchedulerResumeCatchesUpAfterDowntime(t *testing.T) {
+	t.Parallel()
+	// The daemon starts at 10:00; the job last fired at 09:30 and fires every 10 minutes.
+	c := clock.NewFake(t0)
+	s := testScheduler(c, nil)
+	j := withCatchup(job("r", "*/10 * * * *"), 15*time.Minute)
+	if err := s.Resume(j, t0.Add(-30*time.Minute)); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	due, _ := s.takeDue()
+	if got, want := fmt.Sprint(describe(due)), "[r missed 2 09:40:00-09:50:00 r@10:00:00]"; got != want {
+		t.Fatalf("after downtime: %s, want %s", got, want)
+	}
+	if due[0].cause != "the daemon was not running" {
+		t.Errorf("cause = %q", due[0].cause)
+	}
+
+	// Down from 09:25 to 10:03: the 10:00 fire is 3 minutes late, within the window.
+	c2 := clock.NewFake(t0.Add(3 * time.Minute))
+	s2 := testScheduler(c2, nil)
+	if err := s2.Resume(j, t0.Add(-35*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = s2.takeDue()
+	if got, want := fmt.Sprint(describe(due)), "[r missed 3 09:30:00-09:50:00 r catchup@10:00:00]"; got != want {
+		t.Fatalf("after downtime: %s, want %s", got, want)
+	}
+	// Nothing more is due until the next fire.
+	if due, _ := s2.takeDue(); len(due) != 0 || !s2.Next("r").Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("then: %v, next %s; want nothing until 10:10", describe(due), s2.Next("r"))
+	}
+}
+
+func TestSchedulerEveryKeepsItsAnchorThroughDowntime(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(t0)
+	s := testScheduler(c, nil)
+	// Last fired at 09:54:30, every minute; down until 10:00:00.
+	if err := s.Resume(withCatchup(job("ev", "@every 1m"), 2*time.Minute), t0.Add(-5*time.Minute-30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.takeDue()
+	if got, want := fmt.Sprint(describe(due)), "[ev missed 4 09:55:30-09:58:30 ev catchup@09:59:30]"; got != want {
+		t.Fatalf("after downtime: %s, want %s", got, want)
+	}
+	if got, want := s.Next("ev"), t0.Add(30*time.Second); !got.Equal(want) {
+		t.Fatalf("next = %s, want %s: the chain keeps its anchor", got, want)
+	}
+}
+
+func TestSchedulerShortRestartDoesNotReplayEveryFire(t *testing.T) {
+	t.Parallel()
+	// A per-second job whose daemon was down for 4 seconds: fires due before the start are
+	// missed, not replayed, however recent.
+	c := clock.NewFake(t0)
+	s := testScheduler(c, nil)
+	if err := s.Resume(withCatchup(job("sec", "* * * * * *"), time.Minute), t0.Add(-4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(500 * time.Millisecond)
+	due, _ := s.takeDue()
+	if got, want := fmt.Sprint(describe(due)), "[sec missed 3 09:59:57-09:59:59 sec@10:00:00]"; got != want {
+		t.Fatalf("after a short restart: %s, want %s", got, want)
+	}
+}
+
+func TestSchedulerClockStepBackwards(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(t0)
+	s := testScheduler(c, nil)
+	if err := s.Set(job("h", "0 * * * *")); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(30 * time.Minute)
+	if due, _ := s.takeDue(); len(due) != 0 {
+		t.Fatalf("fired early: %v", describe(due))
+	}
+	// The clock steps back two hours: the next fire is the next hour on the new timeline,
+	// not three hours away.
+	c.Set(t0.Add(-90 * time.Minute))
+	if due, wait := s.takeDue(); len(due) != 0 || wait != maxSleep {
+		t.Fatalf("after the step: %v, sleep %s", describe(due), wait)
+	}
+	if got, want := s.Next("h"), t0.Add(-time.Hour); !got.Equal(want) {
+		t.Fatalf("next after a backward step = %s, want %s", got, want)
+	}
 }
 
 func TestSchedulerSetRemoveNext(t *testing.T) {
@@ -156,17 +287,34 @@ func TestSchedulerSetRemoveNext(t *testing.T) {
 	s.Remove("b")
 	c.Advance(time.Hour)
 	if due, _ := s.takeDue(); len(due) != 0 {
-		t.Fatalf("removed or paused jobs fired: %v", names(due))
+		t.Fatalf("removed or paused jobs fired: %v", describe(due))
 	}
 	if err := s.Set(job("bad", "not a cron")); err == nil {
 		t.Fatal("an invalid schedule was accepted")
 	}
 }
 
+func TestSchedulerOneOffJobFiresOnce(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(t0)
+	s := testScheduler(c, nil)
+	if err := s.Set(job("once", "@at "+t0.Add(90*time.Second).Format(time.RFC3339))); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(90 * time.Second)
+	due, _ := s.takeDue()
+	if got := fmt.Sprint(describe(due)); got != "[once@10:01:30]" {
+		t.Fatalf("fires = %s", got)
+	}
+	if !s.Next("once").IsZero() {
+		t.Fatal("a one-off job has a next fire after it fired")
+	}
+}
+
 func TestSchedulerRunFiresOnTheRealClock(t *testing.T) {
 	t.Parallel()
 	fired := make(chan time.Time, 10)
-	s := testScheduler(clock.Real{}, func(_ context.Context, _ arbiter.Job, at time.Time) { fired <- at })
+	s := testScheduler(clock.Real{}, func(_ context.Context, f dueFire) { fired <- f.at })
 	if err := s.Set(job("every-second", "* * * * * *")); err != nil {
 		t.Fatal(err)
 	}

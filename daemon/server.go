@@ -56,6 +56,7 @@ func (d *Daemon) newServer() *http.Server {
 	h("POST /v1/jobs/{name}/pause", d.handlePause(true))
 	h("POST /v1/jobs/{name}/resume", d.handlePause(false))
 	h("POST /v1/jobs/{name}/trigger", d.handleTrigger)
+	h("GET /v1/jobs/{name}/why", d.handleWhy)
 	h("GET /v1/runs", d.handleListRuns)
 	h("GET /v1/runs/{id}", d.handleGetRun)
 	h("GET /v1/runs/{id}/output", d.handleOutput)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
@@ -264,6 +265,18 @@ func (c *Client) TriggerJob(ctx context.Context, name string) (api.Run, error) {
 	var r api.Run
 	err := c.do(ctx, http.MethodPost, jobPath(name, "/trigger"), nil, nil, &r)
 	return r, err
+}
+
+// Why explains what happened, or will happen, to the job's first fire at or after at (to the
+// second); a zero at leaves the time to the daemon, which takes its now.
+func (c *Client) Why(ctx context.Context, name string, at time.Time) (api.Why, error) {
+	q := url.Values{}
+	if !at.IsZero() {
+		q.Set("at", at.UTC().Format(time.RFC3339Nano))
+	}
+	var w api.Why
+	err := c.do(ctx, http.MethodGet, jobPath(name, "/why"), q, nil, &w)
+	return w, err
 }
 
 // RunsQuery filters ListRuns. Zero fields do not filter.

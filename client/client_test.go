@@ -64,6 +64,9 @@ func TestCalls(t *testing.T) {
 	job := api.Job{Name: "backup", Schedule: "0 3 * * *", Timezone: "UTC", Command: []string{"backup.sh"}, CreatedAt: at, UpdatedAt: at}
 	run := api.Run{ID: 7, Job: "backup", State: "queued", Trigger: "manual", ScheduledAt: at}
 	spec := api.JobSpec{Name: "backup", Schedule: "0 3 * * *", Command: []string{"backup.sh"}}
+	fire := at.Add(15 * time.Hour)
+	why := api.Why{Job: "backup", At: at, Fire: &fire, Explanation: "The fire at 03:00 will run.", Runs: []api.Run{run}}
+	tokyo := time.FixedZone("JST", 9*3600)
 
 	type request struct{ method, uri, body string }
 	var got request
@@ -86,6 +89,8 @@ func TestCalls(t *testing.T) {
 			w.WriteHeader(204)
 		case strings.HasSuffix(r.URL.Path, "/trigger"):
 			writeJSON(w, 202, run)
+		case strings.HasSuffix(r.URL.Path, "/why"):
+			writeJSON(w, 200, why)
 		case strings.HasPrefix(r.URL.Path, "/v1/jobs/"):
 			writeJSON(w, 200, job)
 		case r.URL.Path == "/v1/runs":
@@ -115,6 +120,9 @@ func TestCalls(t *testing.T) {
 		{"PauseJob", func() (any, error) { return c.PauseJob(ctx, "backup") }, job, request{"POST", "/v1/jobs/backup/pause", ""}},
 		{"ResumeJob", func() (any, error) { return c.ResumeJob(ctx, "backup") }, job, request{"POST", "/v1/jobs/backup/resume", ""}},
 		{"TriggerJob", func() (any, error) { return c.TriggerJob(ctx, "backup") }, run, request{"POST", "/v1/jobs/backup/trigger", ""}},
+		{"Why at a time", func() (any, error) { return c.Why(ctx, "backup", at.In(tokyo).Add(400*time.Millisecond)) },
+			why, request{"GET", "/v1/jobs/backup/why?at=2026-03-01T12%3A00%3A00.4Z", ""}},
+		{"Why now", func() (any, error) { return c.Why(ctx, "backup", time.Time{}) }, why, request{"GET", "/v1/jobs/backup/why", ""}},
 		{"ListRuns all", func() (any, error) { return c.ListRuns(ctx, client.RunsQuery{}) }, []api.Run{run}, request{"GET", "/v1/runs", ""}},
 		{"ListRuns filtered", func() (any, error) {
 			return c.ListRuns(ctx, client.RunsQuery{Job: "backup", States: []arbiter.RunState{arbiter.StateFailed, arbiter.StateTimedOut}, Limit: 5, Before: 90})

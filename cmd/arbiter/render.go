@@ -22,27 +22,88 @@ func renderJobs(w io.Writer, jobs []api.Job, now time.Time, loc *time.Location) 
 		next, last, state := "-", "-", "-"
 		if j.NextRun != nil {
 			next = when(*j.NextRun, now, loc)
+		} else if oneOffDone(j) {
+			next = "done"
 		}
 		if r := j.LastRun; r != nil {
 			last, state = when(refTime(r), now, loc), r.State
 		}
-		t.row(j.Name, j.Schedule, next, last, state, yesNo(j.Paused))
+		sched := j.Schedule
+		if once, ok := oneOffText(j, now, loc); ok {
+			sched = once
+		}
+		t.row(j.Name, sched, next, last, state, yesNo(j.Paused))
 	}
 	return t.flush()
 }
 
+// oneOffText is a one-off job's schedule for people, "once at 2026-12-01 09:00:00" in loc, and
+// whether the job is one.
+func oneOffText(j api.Job, now time.Time, loc *time.Location) (string, bool) {
+	arg, ok := oneOffArg(j.Schedule)
+	if !ok {
+		return "", false
+	}
+	// A local time means the job's zone; "" is the daemon's, which is loc on the daemon's
+	// machine, the usual place to run the CLI.
+	zone := loc
+	if z, err := arbiter.LoadZone(j.Timezone); err == nil && j.Timezone != "" {
+		zone = z
+	}
+	if t, err := parseTime(arg, zone); err == nil {
+		return "once at " + clock(t, now, loc), true
+	}
+	return "once at " + arg, true // a form this client does not know: as the daemon has it
+}
+
+// oneOffDone reports whether a one-off job has had its run: it will not fire again and its
+// last run is over.
+func oneOffDone(j api.Job) bool {
+	_, once := oneOffArg(j.Schedule)
+	return once && j.NextRun == nil && j.LastRun != nil && arbiter.RunState(j.LastRun.State).Terminal()
+}
+
 func renderRuns(w io.Writer, runs []api.Run, now time.Time, loc *time.Location) error {
-	t := newTable(w, "ID", "JOB", "STATE", "TRIGGER", "SCHEDULED", "STARTED", "DURATION", "EXIT", "REASON")
+	t := newTable(w, "ID", "JOB", "STATE", "TRIGGER", "ATTEMPT", "SCHEDULED", "STARTED", "DURATION", "EXIT", "REASON")
 	for _, r := range runs {
-		started, took := "-", "-"
-		if r.StartedAt != nil {
-			started = clock(*r.StartedAt, now, loc)
-			took = duration(runDuration(r, now))
-		}
-		t.row(strconv.FormatInt(r.ID, 10), r.Job, r.State, r.Trigger, when(r.ScheduledAt, now, loc),
-			started, took, exitText(r.ExitCode, r.Signal), r.Reason)
+		c := cellsOf(r, now, loc)
+		t.row(c.id, r.Job, r.State, r.Trigger, c.attempt, when(r.ScheduledAt, now, loc), c.started, c.took, c.exit, c.reason)
 	}
 	return t.flush()
+}
+
+// runCells are the cells of a run that the runs table and the why table share.
+type runCells struct{ id, attempt, started, took, exit, reason string }
+
+func cellsOf(r api.Run, now time.Time, loc *time.Location) runCells {
+	c := runCells{
+		id: strconv.FormatInt(r.ID, 10), attempt: "-", started: "-", took: "-",
+		exit: exitText(r.ExitCode, r.Signal), reason: r.Reason,
+	}
+	// Skipped and missed records stand for fires that never ran: no attempt was made.
+	if st := arbiter.RunState(r.State); r.Attempt > 0 && st != arbiter.StateSkipped && st != arbiter.StateMissed {
+		c.attempt = strconv.Itoa(r.Attempt)
+	}
+	switch {
+	case r.StartedAt != nil:
+		c.started = clock(*r.StartedAt, now, loc)
+		c.took = duration(runDuration(r, now))
+	case r.NotBefore != nil && r.NotBefore.After(now) && !arbiter.RunState(r.State).Terminal():
+		// Held back by a retry's backoff or by jitter: say when it may start.
+		c.started = relative(*r.NotBefore, now)
+	}
+	// The daemon's reason says most; these fill in where it said nothing.
+	switch {
+	case c.reason != "":
+	case r.RetryOf != 0:
+		c.reason = fmt.Sprintf("retry of run %d", r.RetryOf)
+	case r.State == string(arbiter.StateMissed) && r.MissedCount > 0:
+		c.reason = fmt.Sprintf("missed %d fires", r.MissedCount)
+		if r.MissedUntil != nil {
+			c.reason += " through " + clock(*r.MissedUntil, now, loc)
+		}
+	}
+	return c
 }
 
 func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error {
@@ -52,7 +113,11 @@ func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error 
 	if zone == "" {
 		zone = "the daemon's time zone"
 	}
-	t.row("Schedule:", j.Schedule+" ("+zone+")")
+	if once, ok := oneOffText(j, now, loc); ok {
+		t.row("Schedule:", once+" ("+j.Schedule+", "+zone+")")
+	} else {
+		t.row("Schedule:", j.Schedule+" ("+zone+")")
+	}
 	if j.Shell != "" {
 		t.row("Shell:", j.Shell)
 	} else {
@@ -74,7 +139,14 @@ func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error 
 	}
 	t.row("Timeout:", timeout)
 	t.row("Kill grace:", goDuration(j.KillGrace))
-	t.row("Overlap:", j.Overlap)
+	t.row("Overlap:", overlapText(j.Overlap))
+	t.row("Catch-up:", catchupText(j.Catchup))
+	t.row("Retries:", retriesText(j.Retries, j.RetryDelay))
+	jitter := "none"
+	if j.Jitter != "" {
+		jitter = "up to " + goDuration(j.Jitter)
+	}
+	t.row("Jitter:", jitter)
 	t.row("Paused:", yesNo(j.Paused))
 	t.row("Source:", j.Source)
 	t.row("Created:", when(j.CreatedAt, now, loc))
@@ -85,6 +157,8 @@ func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error 
 		next = "- (paused)"
 	case j.NextRun != nil:
 		next = when(*j.NextRun, now, loc)
+	case oneOffDone(j):
+		next = "done (one-off)"
 	}
 	t.row("Next run:", next)
 	last := "-"
@@ -97,6 +171,46 @@ func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error 
 	}
 	t.row("Last run:", last)
 	return t.flush()
+}
+
+// overlapText is the overlap policy with what it means.
+func overlapText(policy string) string {
+	switch arbiter.Overlap(policy) {
+	case arbiter.OverlapSkip:
+		return policy + " (a fire while a run is active is recorded as skipped)"
+	case arbiter.OverlapQueue:
+		return policy + " (a fire waits for the active run; at most one waits)"
+	case arbiter.OverlapAllow:
+		return policy + " (runs may overlap)"
+	case arbiter.OverlapReplace:
+		return policy + " (a fire cancels the active run)"
+	}
+	return policy
+}
+
+// catchupText is the catch-up window: "5m", or "off" for 0.
+func catchupText(window string) string {
+	d, err := time.ParseDuration(window)
+	switch {
+	case window == "":
+		return "-" // a daemon that does not report it
+	case err != nil:
+		return window
+	case d == 0:
+		return "off"
+	}
+	return duration(d)
+}
+
+// retriesText is "3 (delay 10s, doubling)", or "none".
+func retriesText(n int, delay string) string {
+	if n == 0 {
+		return "none"
+	}
+	if delay == "" {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d (delay %s, doubling)", n, goDuration(delay))
 }
 
 func renderStatus(w io.Writer, s api.Status, now time.Time, loc *time.Location) error {

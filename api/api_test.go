@@ -46,7 +46,8 @@ func TestJobJSON(t *testing.T) {
 	job := arbiter.Job{
 		Name: "backup", Schedule: "0 3 * * *", Timezone: "Europe/Berlin",
 		Command: []string{"/usr/local/bin/backup", "--full"}, Dir: "/srv", Env: map[string]string{"MODE": "full"},
-		Timeout: 30 * time.Minute, KillGrace: 10 * time.Second, Overlap: arbiter.OverlapSkip,
+		Timeout: 30 * time.Minute, KillGrace: 10 * time.Second, Overlap: arbiter.OverlapQueue,
+		Catchup: 5 * time.Minute, Retries: 2, RetryDelay: 10 * time.Second, Jitter: 30 * time.Second,
 		Source: arbiter.SourceCLI, CreatedAt: created, UpdatedAt: created,
 	}
 	code := 0
@@ -55,6 +56,7 @@ func TestJobJSON(t *testing.T) {
 	golden(t, "job", FromJob(job, fire.Add(24*time.Hour), &last))
 
 	job.Paused, job.Command, job.Shell, job.Timeout = true, nil, "pg_dump db | gzip", 0
+	job.Catchup, job.Retries, job.Jitter, job.Schedule = 0, 0, 0, "@at 2026-12-01T09:00:00+01:00"
 	golden(t, "job-paused-never-ran", FromJob(job, time.Time{}, nil))
 }
 
@@ -63,6 +65,15 @@ func TestRunJSON(t *testing.T) {
 		ID: 42, Job: "backup", Trigger: arbiter.TriggerSchedule, ScheduledAt: fire, Attempt: 1,
 		State: arbiter.StateSkipped, Reason: "skipped: previous run 41 still running",
 		CreatedAt: fire, FinishedAt: fire,
+	}))
+	golden(t, "run-retry-waiting", FromRun(arbiter.Run{
+		ID: 44, Job: "backup", Trigger: arbiter.TriggerRetry, ScheduledAt: fire, Attempt: 2, RetryOf: 43,
+		State: arbiter.StateQueued, CreatedAt: fire.Add(time.Minute), NotBefore: fire.Add(time.Minute + 20*time.Second),
+	}))
+	golden(t, "run-missed", FromRun(arbiter.Run{
+		ID: 45, Job: "backup", Trigger: arbiter.TriggerSchedule, ScheduledAt: fire, State: arbiter.StateMissed,
+		MissedCount: 37, MissedUntil: fire.Add(36 * time.Minute), CreatedAt: fire.Add(time.Hour), FinishedAt: fire.Add(time.Hour),
+		Reason: "missed 37 fires from 2026-11-22T10:00:00Z to 2026-11-22T10:36:00Z: the daemon was not running (older than the catch-up window of 5m0s)",
 	}))
 	golden(t, "run-killed", FromRun(arbiter.Run{
 		ID: 43, Job: "backup", Trigger: arbiter.TriggerManual, ScheduledAt: fire, Attempt: 1,

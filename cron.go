@@ -52,15 +52,14 @@ var (
 func parseCron(fields []string) (cronSpec, error) {
 	var sets [6]uint64
 	for i, f := range fields {
-		set, err := cronFields[i].parse(f)
-		if err != nil {
+		if err := cronFields[i].validate(f); err != nil {
 			if i == 5 && len(f) == 4 && isDigits(f) {
 				// The classic mistake of a Quartz/gronx-style year field.
 				err = Invalidf("schedule", "day-of-week: %s is out of range 0-7 (arbiter has no year field)", f)
 			}
 			return cronSpec{}, err
 		}
-		sets[i] = set
+		sets[i] = gronxSet(i, f)
 	}
 	c := cronSpec{sec: sets[0], min: sets[1], hour: sets[2], dom: sets[3], month: sets[4], dow: sets[5]}
 	if c.dow&(1<<7) != 0 {
@@ -88,68 +87,61 @@ func parseCron(fields []string) (cronSpec, error) {
 	return c, nil
 }
 
-// parse parses one field: a comma list of *, a value, a range a-b, or a step */n or a-b/n.
-func (f cronField) parse(s string) (uint64, error) {
-	var set uint64
+// validate checks one field against crontab(5): a comma list of *, a value, a range a-b, or a
+// step */n or a-b/n.
+func (f cronField) validate(s string) error {
 	for item := range strings.SplitSeq(s, ",") {
 		if item == "" {
-			return 0, f.errorf("%q has an empty item in its list", s)
+			return f.errorf("%q has an empty item in its list", s)
 		}
 		base, stepText, hasStep := strings.Cut(item, "/")
-		step := 1
 		if hasStep {
 			if strings.Contains(stepText, "/") {
-				return 0, f.errorf("%q has more than one step", item)
+				return f.errorf("%q has more than one step", item)
 			}
 			if !isDigits(stepText) {
-				return 0, f.errorf("step %q is not a number", stepText)
+				return f.errorf("step %q is not a number", stepText)
 			}
 			n, _ := strconv.Atoi(stepText)
 			if len(strings.TrimLeft(stepText, "0")) > 2 || n > f.hi {
-				return 0, f.errorf("step %s is out of range 1-%d", stepText, f.hi)
+				return f.errorf("step %s is out of range 1-%d", stepText, f.hi)
 			}
 			if n < 1 {
-				return 0, f.errorf("step %s must be at least 1", stepText)
+				return f.errorf("step %s must be at least 1", stepText)
 			}
-			step = n
 		}
-		lo, hi := f.lo, f.hi
 		switch {
 		case base == "*":
 		case strings.Contains(base, "-"):
 			a, b, _ := strings.Cut(base, "-")
 			if a == "" || b == "" || a == "*" || b == "*" || strings.Contains(b, "-") {
-				return 0, f.errorf("%q is not a range; write it as a-b, e.g. 1-5", base)
+				return f.errorf("%q is not a range; write it as a-b, e.g. 1-5", base)
 			}
-			var err error
-			if lo, err = f.value(a); err != nil {
-				return 0, err
+			lo, err := f.value(a)
+			if err != nil {
+				return err
 			}
-			if hi, err = f.value(b); err != nil {
-				return 0, err
+			hi, err := f.value(b)
+			if err != nil {
+				return err
 			}
 			if f.names != nil && hi == 0 && lo > 0 && strings.EqualFold(b, "SUN") {
 				hi = 7 // FRI-SUN: the name of Sunday ends a range as 7
 			}
 			if lo > hi {
-				return 0, f.errorf("range %s-%s is not ascending", a, b)
+				return f.errorf("range %s-%s is not ascending", a, b)
 			}
 		default:
-			v, err := f.value(base)
-			if err != nil {
-				return 0, err
+			if _, err := f.value(base); err != nil {
+				return err
 			}
 			if hasStep {
 				// cronie reads 5/10 as 5-max/10, other crons differently; say what is meant.
-				return 0, f.errorf("%q steps from a single value; write %s-%d/%s or */%s", item, base, f.hi, stepText, stepText)
+				return f.errorf("%q steps from a single value; write %s-%d/%s or */%s", item, base, f.hi, stepText, stepText)
 			}
-			lo, hi = v, v
-		}
-		for v := lo; v <= hi; v += step {
-			set |= 1 << v
 		}
 	}
-	return set, nil
+	return nil
 }
 
 // value parses one number or name of the field.

@@ -82,7 +82,6 @@ type Daemon struct {
 	outputs   *broadcaster[int64]
 	worker    string
 	nodeID    string // persistent identity of this data dir, in every run's marker
-	reaper    *reaper.Reaper
 	dbPath    string
 	uid       int
 	allowGID  int // -1 when no group is configured
@@ -124,7 +123,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		log:       log,
 		clock:     cfg.Clock,
 		nodeID:    nodeID,
-		reaper:    rp,
 		runner:    shellrunner.New(shellrunner.Options{Logger: log, Reaper: rp}),
 		outputs:   newBroadcaster[int64](),
 		dbPath:    filepath.Join(cfg.DataDir, "arbiter.db"),
@@ -317,7 +315,7 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 	case job.Overlap == arbiter.OverlapSkip:
 		if prev, started, ok := d.runs.activeRunOf(job.Name); ok {
 			p.State = arbiter.StateSkipped
-			p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, map[bool]string{true: "running", false: "queued"}[started])
+			p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, activeState(started))
 		}
 	case job.Overlap == arbiter.OverlapQueue:
 		if waiting, ok := d.runs.waitingRunOf(job.Name); ok {
@@ -347,6 +345,14 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 		}
 		d.runs.dispatch(run, job)
 	}
+}
+
+// activeState names the state of an active run: started or not.
+func activeState(started bool) string {
+	if started {
+		return "running"
+	}
+	return "queued"
 }
 
 func missedReason(f dueFire) string {

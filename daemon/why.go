@@ -117,7 +117,7 @@ func (d *Daemon) explainFuture(b *strings.Builder, job arbiter.Job) {
 		fmt.Fprintf(b, ", after a random delay of up to %s", job.Jitter)
 	}
 	if id, started, ok := d.runs.activeRunOf(job.Name); ok {
-		state := map[bool]string{true: "running", false: "queued"}[started]
+		state := activeState(started)
 		switch job.Overlap {
 		case arbiter.OverlapSkip:
 			fmt.Fprintf(b, ", unless run %d (%s now) is still active: then it is recorded as skipped (overlap policy skip)", id, state)

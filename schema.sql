@@ -96,4 +96,17 @@ CREATE TABLE events (
 -- ListEvents of one job (logs -f, the dashboard's job view), without a scan of the whole log.
 CREATE INDEX events_job_id ON events (job, id);
 
-PRAGMA user_version = 2;
+-- Secrets sealed with AES-256-GCM under the master key key_id (kept outside the database), the
+-- ciphertext bound to name and key_id. Never a plaintext column: the file alone reveals only names
+-- and sizes. Added by migration 003.
+CREATE TABLE secrets (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    key_id     TEXT    NOT NULL,
+    nonce      BLOB    NOT NULL,
+    ciphertext BLOB    NOT NULL,
+    size       INTEGER NOT NULL CHECK (size >= 0), -- plaintext length, for `secret ls`
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+PRAGMA user_version = 3;

@@ -63,6 +63,21 @@ type Store interface {
 	// ReadOutput returns up to Limit chunks with seq > AfterSeq, in seq order.
 	ReadOutput(ctx context.Context, p OutputReadParams) ([]arbiter.OutputChunk, error)
 
+	// PutSecret creates or replaces a secret's ciphertext; created reports which.
+	PutSecret(ctx context.Context, p SecretPutParams) (created bool, err error)
+	// GetSecret returns one secret; arbiter.ErrNotFound when it does not exist.
+	GetSecret(ctx context.Context, name string) (arbiter.Secret, error)
+	// ListSecrets returns every secret, ordered by name.
+	ListSecrets(ctx context.Context) ([]arbiter.Secret, error)
+	// DeleteSecret removes a secret; arbiter.ErrNotFound when it does not exist.
+	DeleteSecret(ctx context.Context, p SecretDeleteParams) error
+	// ReplaceSecrets re-encrypts every secret in one transaction (key rotation): it writes the
+	// given ciphertexts, which must cover exactly the stored secrets (arbiter.ErrConflict
+	// otherwise, and nothing changes).
+	ReplaceSecrets(ctx context.Context, p SecretReplaceParams) error
+
+	// AppendEvent records an event that no other operation records (a secret read by a run).
+	AppendEvent(ctx context.Context, e arbiter.Event) error
 	// ListEvents returns events with id > AfterID, oldest first.
 	ListEvents(ctx context.Context, p EventListParams) ([]arbiter.Event, error)
 	// Counts summarizes the store for the status command.
@@ -182,4 +197,22 @@ type Counts struct {
 	Jobs   int
 	Paused int
 	Runs   map[arbiter.RunState]int
+}
+
+type SecretPutParams struct {
+	Secret arbiter.Secret // Name, KeyID, Nonce, Ciphertext, Size
+	Now    time.Time
+	Actor  string
+}
+
+type SecretDeleteParams struct {
+	Name  string
+	Now   time.Time
+	Actor string
+}
+
+type SecretReplaceParams struct {
+	Secrets []arbiter.Secret // every stored secret, re-encrypted under one new key
+	Now     time.Time
+	Actor   string
 }

@@ -123,6 +123,11 @@ func (j *Job) Validate() error {
 		if strings.ContainsRune(v, 0) {
 			return Invalidf("env", "the value of %s must not contain NUL bytes", k)
 		}
+		if name, ok := strings.CutPrefix(v, SecretRefPrefix); ok {
+			if err := ValidateName(name); err != nil {
+				return Invalidf("env", "%s=%s: %q is not a valid secret name", k, v, name)
+			}
+		}
 	}
 	if j.Timeout < 0 {
 		return Invalidf("timeout", "must not be negative")

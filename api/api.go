@@ -13,6 +13,10 @@
 //	POST   /v1/jobs/{name}/trigger      202 Run
 //	GET    /v1/jobs/{name}/why?at=RFC3339   Why: what happened (or will happen) to the fire at
 //	                                    or after the time (default now)
+//	GET    /v1/secrets                  SecretList (names and sizes, never values)
+//	PUT    /v1/secrets/{name}           SecretValue → 201 or 200 Secret
+//	DELETE /v1/secrets/{name}?force=1   204; 409 while jobs reference it, unless force
+//	POST   /v1/secrets/rotate-key       KeyRotation
 //	GET    /v1/runs?job=&state=&limit=&before=   RunList (newest first)
 //	GET    /v1/runs/{id}                Run
 //	GET    /v1/runs/{id}/output?after=SEQ&follow=1   the output as text/plain, chunked; with
@@ -152,6 +156,33 @@ type Why struct {
 	Fire        *time.Time `json:"fire"` // null when the schedule has no fire at or after At
 	Explanation string     `json:"explanation"`
 	Runs        []Run      `json:"runs"` // the runs and records of that fire
+}
+
+// SecretValue is the body that sets a secret: the only place a value crosses the API, and only
+// inwards.
+type SecretValue struct {
+	Value string `json:"value"`
+}
+
+// Secret describes a secret without its value.
+type Secret struct {
+	Name      string    `json:"name"`
+	Size      int       `json:"size"`
+	KeyID     string    `json:"key_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UsedBy    []string  `json:"used_by"` // the jobs whose environment references it
+}
+
+type SecretList struct {
+	Secrets []Secret `json:"secrets"`
+}
+
+// KeyRotation answers POST /v1/secrets/rotate-key.
+type KeyRotation struct {
+	Secrets int    `json:"secrets"` // how many were re-encrypted
+	KeyID   string `json:"key_id"`  // the new key's id
+	Backup  string `json:"backup"`  // the old key file, kept until the operator removes it
 }
 
 // Status answers GET /v1/status.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/internal/clock"
+	"github.com/arbiterd/arbiter/internal/secretbox"
 	"github.com/arbiterd/arbiter/runners"
 	"github.com/arbiterd/arbiter/runners/reaper"
 	"github.com/arbiterd/arbiter/runners/shellrunner"
@@ -36,6 +38,10 @@ type Config struct {
 	ShutdownGrace time.Duration // how long running runs may finish on shutdown; default 30s
 	MaxRunning    int           // runs executing at once; default 64
 	OutputCap     int64         // bytes of output kept per run; default runners.DefaultOutputCap
+
+	// KeyFile is the secrets master key; default: $CREDENTIALS_DIRECTORY/arbiter.key when
+	// systemd provides it, else secret.key in the data dir.
+	KeyFile string
 
 	Version string
 	Commit  string
@@ -72,20 +78,25 @@ func (c *Config) setDefaults() {
 
 // Daemon is one running arbiter daemon.
 type Daemon struct {
-	cfg       Config
-	log       *slog.Logger
-	clock     clock.Clock
-	store     store.Store
-	runner    runners.Runner
-	sched     *scheduler
-	runs      *dispatcher
-	outputs   *broadcaster[int64]
-	worker    string
-	nodeID    string // persistent identity of this data dir, in every run's marker
-	dbPath    string
-	uid       int
-	allowGID  int // -1 when no group is configured
-	startedAt time.Time
+	cfg     Config
+	log     *slog.Logger
+	clock   clock.Clock
+	store   store.Store
+	runner  runners.Runner
+	sched   *scheduler
+	runs    *dispatcher
+	outputs *broadcaster[int64]
+	worker  string
+	nodeID  string // persistent identity of this data dir, in every run's marker
+
+	keyPath     string
+	keyReadOnly bool         // systemd credentials: never written
+	keyMu       sync.RWMutex // held for writing while the key rotates
+	key         *secretbox.Key
+	dbPath      string
+	uid         int
+	allowGID    int // -1 when no group is configured
+	startedAt   time.Time
 }
 
 // Run starts the daemon and blocks until it has shut down, after the first stop signal (or
@@ -136,6 +147,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 	}
+	d.keyPath, d.keyReadOnly = secretbox.KeyPath(cfg.DataDir)
+	if cfg.KeyFile != "" {
+		d.keyPath, d.keyReadOnly = cfg.KeyFile, false
+	}
+	// A key file others can read is refused before the database is even opened.
+	if _, err := secretbox.LoadKey(d.keyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	d.store, err = sqlitestore.Open(ctx, d.dbPath, sqlitestore.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -145,6 +164,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			err = fmt.Errorf("close database: %w", cerr)
 		}
 	}()
+	if err := d.openKey(ctx); err != nil {
+		return err
+	}
 	d.runs = newDispatcher(d, cfg.MaxRunning)
 	d.sched = newScheduler(d.clock, log, d.fire)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -205,25 +206,37 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		runCtx, cancel = context.WithTimeoutCause(ctx, job.Timeout, &timeoutError{after: job.Timeout})
 		defer cancel()
 	}
-	out := runners.NewOutputWriter(outputSink{d.store, d.clock}, run.ID, runners.OutputOptions{
+	secretEnv, secretValues, err := d.secretValues(bg, job, run.ID)
+	if err != nil {
+		p.finish(bg, run.ID, arbiter.StateFailed, nil, "", "could not start: "+err.Error())
+		return
+	}
+	stored := runners.NewOutputWriter(outputSink{d.store, d.clock}, run.ID, runners.OutputOptions{
 		Cap:     d.cfg.OutputCap,
 		Notify:  func(int64) { d.outputs.Notify(run.ID) },
 		OnError: func(err error) { d.log.Error("store run output", "run", run.ID, "err", err) },
 	})
+	// Secret values never reach storage or followers: the redactor sits in front of the store.
+	var out io.Writer = stored
+	var redactor *runners.Redactor
+	if len(secretValues) > 0 {
+		redactor = runners.NewRedactor(stored, secretValues)
+		out = redactor
+	}
 	loc, _ := arbiter.LoadZone(job.Timezone)
 	res, err := d.runner.Run(runCtx, runners.Request{
 		Job:       job,
 		RunID:     run.ID,
 		KillGrace: job.KillGrace,
 		Output:    out,
-		Env: []string{
+		Env: append([]string{
 			"ARBITER_JOB=" + job.Name,
 			"ARBITER_RUN_ID=" + strconv.FormatInt(run.ID, 10),
 			"ARBITER_SCHEDULED_AT=" + run.ScheduledAt.In(loc).Format(time.RFC3339),
 			"ARBITER_TRIGGER=" + string(run.Trigger),
 			"ARBITER_ATTEMPT=" + strconv.Itoa(max(run.Attempt, 1)),
 			runners.MarkerEnv + "=" + d.runMarker(run.ID),
-		},
+		}, secretEnv...),
 		Started: func(pid int) {
 			ar.mu.Lock()
 			ar.pid, ar.started = pid, true
@@ -234,7 +247,10 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 			d.outputs.Notify(run.ID)
 		},
 	})
-	if cerr := out.Close(); cerr != nil {
+	if redactor != nil {
+		_ = redactor.Close() // flushes what it held back into the store's writer
+	}
+	if cerr := stored.Close(); cerr != nil {
 		d.log.Error("flush run output", "run", run.ID, "err", cerr)
 	}
 

@@ -22,6 +22,7 @@ type daemonConfig struct {
 	SocketGroup   string        // group (name or gid) allowed on the socket besides root and the daemon's uid; "" for none
 	ShutdownGrace time.Duration // how long runs may finish after the first signal before they are cancelled
 	LogLevel      slog.Level
+	KeyFile       string // the secrets master key; "" for the default
 	MaxRunning    int    // runs executing at once
 	OutputCap     int64  // bytes of output kept per run
 	Version       string // this binary's version and commit, for /v1/version and /v1/status
@@ -30,10 +31,10 @@ type daemonConfig struct {
 
 // daemonFlags are the daemon command's own flags, before resolution.
 type daemonFlags struct {
-	dataDir, socketGroup, logLevel string
-	shutdownGrace                  time.Duration
-	maxRunning                     int
-	outputCap                      int64
+	dataDir, socketGroup, logLevel, keyFile string
+	shutdownGrace                           time.Duration
+	maxRunning                              int
+	outputCap                               int64
 }
 
 func (a *app) daemonCmd() *cobra.Command {
@@ -60,6 +61,7 @@ a second one cancels them at once.`,
 	fl.StringVar(&f.socketGroup, "socket-group", "", "group allowed to use the socket, besides root and the daemon's own user")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running jobs may finish on shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.keyFile, "key-file", "", "the secrets master key (default $CREDENTIALS_DIRECTORY/arbiter.key, else secret.key in the data dir)")
 	fl.IntVar(&f.maxRunning, "max-running", 64, "runs executing at once; later ones wait, queued")
 	fl.Int64Var(&f.outputCap, "output-cap", 1<<20, "bytes of output kept per run: the first and last halves, with a marker where the middle was dropped")
 	_ = cmd.RegisterFlagCompletionFunc("log-level",
@@ -90,6 +92,11 @@ func (f daemonFlags) config(cmd *cobra.Command, socket string) (daemonConfig, er
 	}
 	cfg.MaxRunning, cfg.OutputCap = f.maxRunning, f.outputCap
 	var err error
+	if f.keyFile != "" {
+		if cfg.KeyFile, err = filepath.Abs(f.keyFile); err != nil {
+			return cfg, fmt.Errorf("key file: %w", err)
+		}
+	}
 	if cfg.DataDir = f.dataDir; cfg.DataDir == "" {
 		if cfg.DataDir, err = paths.DataDir(); err != nil {
 			return cfg, err
@@ -116,6 +123,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, stderr io.Writer) error {
 		Socket:        cfg.Socket,
 		SocketGroup:   cfg.SocketGroup,
 		ShutdownGrace: cfg.ShutdownGrace,
+		KeyFile:       cfg.KeyFile,
 		MaxRunning:    cfg.MaxRunning,
 		OutputCap:     cfg.OutputCap,
 		Version:       cfg.Version,

@@ -203,16 +203,8 @@ func (s *Store) ListJobs(ctx context.Context) ([]arbiter.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
-	defer rows.Close()
-	var jobs []arbiter.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
+	jobs, err := collect(rows, scanJob)
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil

@@ -87,23 +87,21 @@ func (s *Store) ReadOutput(ctx context.Context, p store.OutputReadParams) ([]arb
 	if err != nil {
 		return nil, fmt.Errorf("read output of run %d: %w", p.RunID, interpretError(err))
 	}
-	defer rows.Close()
-	var chunks []arbiter.OutputChunk
-	for rows.Next() {
-		var (
-			c  arbiter.OutputChunk
-			at int64
-		)
-		if err := rows.Scan(&c.RunID, &c.Seq, &at, &c.Data); err != nil {
-			return nil, fmt.Errorf("read output of run %d: %w", p.RunID, err)
-		}
-		c.At = fromNS(at)
-		chunks = append(chunks, c)
-	}
-	if err := rows.Err(); err != nil {
+	chunks, err := collect(rows, scanChunk)
+	if err != nil {
 		return nil, fmt.Errorf("read output of run %d: %w", p.RunID, interpretError(err))
 	}
 	return chunks, nil
+}
+
+func scanChunk(sc scanner) (arbiter.OutputChunk, error) {
+	var (
+		c  arbiter.OutputChunk
+		at int64
+	)
+	err := sc.Scan(&c.RunID, &c.Seq, &at, &c.Data)
+	c.At = fromNS(at)
+	return c, err
 }
 
 // listEventsQuery builds ListEvents' query, apart so that a test can check its plan.
@@ -122,24 +120,22 @@ func (s *Store) ListEvents(ctx context.Context, p store.EventListParams) ([]arbi
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", interpretError(err))
 	}
-	defer rows.Close()
-	var events []arbiter.Event
-	for rows.Next() {
-		var (
-			e     arbiter.Event
-			at    int64
-			runID sql.NullInt64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Job, &runID, &e.Actor, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		e.At, e.RunID = fromNS(at), runID.Int64
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
+	events, err := collect(rows, scanEvent)
+	if err != nil {
 		return nil, fmt.Errorf("list events: %w", interpretError(err))
 	}
 	return events, nil
+}
+
+func scanEvent(sc scanner) (arbiter.Event, error) {
+	var (
+		e     arbiter.Event
+		at    int64
+		runID sql.NullInt64
+	)
+	err := sc.Scan(&e.ID, &at, &e.Kind, &e.Job, &runID, &e.Actor, &e.Detail)
+	e.At, e.RunID = fromNS(at), runID.Int64
+	return e, err
 }
 
 func (s *Store) Counts(ctx context.Context) (store.Counts, error) {

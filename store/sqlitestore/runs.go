@@ -46,19 +46,6 @@ func scanRun(sc scanner) (arbiter.Run, error) {
 	return r, nil
 }
 
-func collectRuns(rows *sql.Rows) ([]arbiter.Run, error) {
-	defer rows.Close()
-	var runs []arbiter.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, r)
-	}
-	return runs, rows.Err()
-}
-
 // jobExists reports arbiter.ErrNotFound for a missing job. It runs inside the write transaction
 // so that the job cannot vanish between the check and the insert.
 func jobExists(ctx context.Context, tx *sql.Tx, name string) error {
@@ -369,7 +356,7 @@ func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", interpretError(err))
 	}
-	runs, err := collectRuns(rows)
+	runs, err := collect(rows, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", interpretError(err))
 	}
@@ -397,7 +384,7 @@ func (s *Store) LatestRuns(ctx context.Context, jobs []string) (map[string]arbit
 	if err != nil {
 		return nil, fmt.Errorf("latest runs: %w", interpretError(err))
 	}
-	runs, err := collectRuns(rows)
+	runs, err := collect(rows, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("latest runs: %w", interpretError(err))
 	}
@@ -455,7 +442,7 @@ func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]ar
 		if err != nil {
 			return err
 		}
-		if before, err = collectRuns(rows); err != nil {
+		if before, err = collect(rows, scanRun); err != nil {
 			return err
 		}
 		for _, r := range before {

@@ -96,16 +96,8 @@ func (s *Store) ListSecrets(ctx context.Context) ([]arbiter.Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", interpretError(err))
 	}
-	defer rows.Close()
-	var secrets []arbiter.Secret
-	for rows.Next() {
-		sec, err := scanSecret(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list secrets: %w", err)
-		}
-		secrets = append(secrets, sec)
-	}
-	if err := rows.Err(); err != nil {
+	secrets, err := collect(rows, scanSecret)
+	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", interpretError(err))
 	}
 	return secrets, nil

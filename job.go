@@ -53,6 +53,9 @@ type Job struct {
 	Jitter     time.Duration // each fire starts after a random delay up to this
 	Paused     bool
 	Source     string // SourceCLI, or the job file it came from
+	// Drifted marks a file-managed job changed from the CLI with --force; applying its file
+	// again clears it.
+	Drifted bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

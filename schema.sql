@@ -23,7 +23,9 @@ CREATE TABLE jobs (
     catchup_ns     INTEGER NOT NULL DEFAULT 0, -- 0: catch-up off
     retries        INTEGER NOT NULL DEFAULT 0, -- extra attempts after a failure
     retry_delay_ns INTEGER NOT NULL DEFAULT 0, -- backoff before the first retry, doubling
-    jitter_ns      INTEGER NOT NULL DEFAULT 0  -- each fire starts up to this much later
+    jitter_ns      INTEGER NOT NULL DEFAULT 0, -- each fire starts up to this much later
+    -- Added by migration 004: changed from the CLI with --force although a job file manages it.
+    drifted        INTEGER NOT NULL DEFAULT 0 CHECK (drifted IN (0, 1))
 ) STRICT;
 
 -- AUTOINCREMENT so that run ids are never reused, even after old runs are purged: ids appear in
@@ -109,4 +111,4 @@ CREATE TABLE secrets (
     updated_at INTEGER NOT NULL
 ) STRICT;
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -24,6 +24,10 @@ type Store interface {
 	SetJobPaused(ctx context.Context, p JobSetPausedParams) (arbiter.Job, error)
 	// DeleteJob removes a job; its runs and their output are kept.
 	DeleteJob(ctx context.Context, p JobDeleteParams) error
+	// ApplyJobs creates, replaces and deletes jobs in one transaction: all of it or none
+	// (arbiter.ErrConflict for a create whose name is taken, arbiter.ErrNotFound for an update
+	// or delete of a missing job). It returns the jobs as stored, creates then updates.
+	ApplyJobs(ctx context.Context, p JobApplyParams) ([]arbiter.Job, error)
 	GetJob(ctx context.Context, name string) (arbiter.Job, error)
 	// ListJobs returns every job, ordered by name.
 	ListJobs(ctx context.Context) ([]arbiter.Job, error)
@@ -101,6 +105,15 @@ type JobUpdateParams struct {
 type JobSetPausedParams struct {
 	Name   string
 	Paused bool
+	Drift  bool // also mark the job as drifted from its job file
+	Now    time.Time
+	Actor  string
+}
+
+type JobApplyParams struct {
+	Create []arbiter.Job
+	Update []arbiter.Job // every field but the name and CreatedAt is replaced
+	Delete []string
 	Now    time.Time
 	Actor  string
 }

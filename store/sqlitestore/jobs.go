@@ -14,7 +14,7 @@ import (
 )
 
 const jobColumns = `name, schedule, timezone, command, shell, dir, env, timeout_ns, kill_grace_ns,
-	overlap, catchup_ns, retries, retry_delay_ns, jitter_ns, paused, source, created_at, updated_at`
+	overlap, catchup_ns, retries, retry_delay_ns, jitter_ns, paused, source, drifted, created_at, updated_at`
 
 func scanJob(sc scanner) (arbiter.Job, error) {
 	var (
@@ -28,7 +28,7 @@ func scanJob(sc scanner) (arbiter.Job, error) {
 	)
 	err := sc.Scan(&j.Name, &j.Schedule, &j.Timezone, &command, &j.Shell, &j.Dir, &env,
 		&timeout, &grace, &overlap, &catchup, &j.Retries, &retryDelay, &jitter, &j.Paused, &j.Source,
-		&created, &updated)
+		&j.Drifted, &created, &updated)
 	if err != nil {
 		return arbiter.Job{}, err
 	}
@@ -70,7 +70,7 @@ func jobArgs(j arbiter.Job) ([]any, error) {
 	return []any{j.Schedule, j.Timezone, command, j.Shell, j.Dir, env,
 		int64(j.Timeout), int64(j.KillGrace), string(j.Overlap),
 		int64(j.Catchup), j.Retries, int64(j.RetryDelay), int64(j.Jitter),
-		j.Paused, j.Source}, nil
+		j.Paused, j.Source, j.Drifted}, nil
 }
 
 // marshalJSON is json.Marshal without HTML escaping, so that "a && b" stays readable to whoever
@@ -85,22 +85,58 @@ func marshalJSON(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
+func createJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
+	args, err := jobArgs(j)
+	if err != nil {
+		return arbiter.Job{}, err
+	}
+	args = append(append([]any{j.Name}, args...), ns(now), ns(now))
+	job, err := scanJob(tx.QueryRowContext(ctx,
+		`INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(len(args))+`)
+		RETURNING `+jobColumns, args...))
+	if err != nil {
+		return arbiter.Job{}, err
+	}
+	return job, event(ctx, tx, now, "job.created", job.Name, 0, actor, job.Schedule)
+}
+
+func updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
+	args, err := jobArgs(j)
+	if err != nil {
+		return arbiter.Job{}, err
+	}
+	args = append(args, ns(now), j.Name)
+	job, err := scanJob(tx.QueryRowContext(ctx,
+		`UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
+			timeout_ns = ?, kill_grace_ns = ?, overlap = ?,
+			catchup_ns = ?, retries = ?, retry_delay_ns = ?, jitter_ns = ?,
+			paused = ?, source = ?, drifted = ?, updated_at = ?
+		WHERE name = ?
+		RETURNING `+jobColumns, args...))
+	if err != nil {
+		return arbiter.Job{}, err
+	}
+	return job, event(ctx, tx, now, "job.updated", job.Name, 0, actor, job.Schedule)
+}
+
+func deleteJob(ctx context.Context, tx *sql.Tx, name string, now time.Time, actor string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return sql.ErrNoRows
+	}
+	return event(ctx, tx, now, "job.deleted", name, 0, actor, "")
+}
+
 func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter.Job, error) {
 	var job arbiter.Job
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		args, err := jobArgs(p.Job)
-		if err != nil {
-			return err
-		}
-		now := ns(p.Now)
-		args = append(append([]any{p.Job.Name}, args...), now, now)
-		job, err = scanJob(tx.QueryRowContext(ctx,
-			`INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(len(args))+`)
-			RETURNING `+jobColumns, args...))
-		if err != nil {
-			return err
-		}
-		return event(ctx, tx, p.Now, "job.created", job.Name, 0, p.Actor, job.Schedule)
+	err := s.write(ctx, func(tx *sql.Tx) (err error) {
+		job, err = createJob(ctx, tx, p.Job, p.Now, p.Actor)
+		return err
 	})
 	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
 		return arbiter.Job{}, fmt.Errorf("create job %q: %w: the name is taken", p.Job.Name, arbiter.ErrConflict)
@@ -112,23 +148,9 @@ func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter
 
 func (s *Store) UpdateJob(ctx context.Context, p store.JobUpdateParams) (arbiter.Job, error) {
 	var job arbiter.Job
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		args, err := jobArgs(p.Job)
-		if err != nil {
-			return err
-		}
-		args = append(args, ns(p.Now), p.Job.Name)
-		job, err = scanJob(tx.QueryRowContext(ctx,
-			`UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
-				timeout_ns = ?, kill_grace_ns = ?, overlap = ?,
-				catchup_ns = ?, retries = ?, retry_delay_ns = ?, jitter_ns = ?,
-				paused = ?, source = ?, updated_at = ?
-			WHERE name = ?
-			RETURNING `+jobColumns, args...))
-		if err != nil {
-			return err
-		}
-		return event(ctx, tx, p.Now, "job.updated", job.Name, 0, p.Actor, job.Schedule)
+	err := s.write(ctx, func(tx *sql.Tx) (err error) {
+		job, err = updateJob(ctx, tx, p.Job, p.Now, p.Actor)
+		return err
 	})
 	if err != nil {
 		return arbiter.Job{}, fmt.Errorf("update job %q: %w", p.Job.Name, interpretError(err))
@@ -143,8 +165,8 @@ func (s *Store) SetJobPaused(ctx context.Context, p store.JobSetPausedParams) (a
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		job, err = scanJob(tx.QueryRowContext(ctx,
-			`UPDATE jobs SET paused = ?, updated_at = ? WHERE name = ? AND paused <> ?
-			RETURNING `+jobColumns, p.Paused, ns(p.Now), p.Name, p.Paused))
+			`UPDATE jobs SET paused = ?, drifted = drifted OR ?, updated_at = ? WHERE name = ? AND paused <> ?
+			RETURNING `+jobColumns, p.Paused, p.Drift, ns(p.Now), p.Name, p.Paused))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Missing, or already as asked.
 			job, err = scanJob(tx.QueryRowContext(ctx,
@@ -173,21 +195,48 @@ func (s *Store) SetJobPaused(ctx context.Context, p store.JobSetPausedParams) (a
 // DeleteJob removes the job row only; runs and their output stay for the history.
 func (s *Store) DeleteJob(ctx context.Context, p store.JobDeleteParams) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE name = ?`, p.Name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return sql.ErrNoRows
-		}
-		return event(ctx, tx, p.Now, "job.deleted", p.Name, 0, p.Actor, "")
+		return deleteJob(ctx, tx, p.Name, p.Now, p.Actor)
 	})
 	if err != nil {
 		return fmt.Errorf("delete job %q: %w", p.Name, interpretError(err))
 	}
 	return nil
+}
+
+// ApplyJobs is one transaction, so a failing job rolls back every other change of the apply.
+func (s *Store) ApplyJobs(ctx context.Context, p store.JobApplyParams) ([]arbiter.Job, error) {
+	var jobs []arbiter.Job
+	var failed string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		jobs = jobs[:0]
+		for _, j := range p.Create {
+			failed = j.Name
+			job, err := createJob(ctx, tx, j, p.Now, p.Actor)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job)
+		}
+		for _, j := range p.Update {
+			failed = j.Name
+			job, err := updateJob(ctx, tx, j, p.Now, p.Actor)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job)
+		}
+		for _, name := range p.Delete {
+			failed = name
+			if err := deleteJob(ctx, tx, name, p.Now, p.Actor); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply jobs: job %q: %w", failed, interpretError(err))
+	}
+	return jobs, nil
 }
 
 func (s *Store) GetJob(ctx context.Context, name string) (arbiter.Job, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -259,5 +260,68 @@ func testDeleteJobKeepsRuns(t *testing.T, s store.Store) {
 		Trigger: arbiter.TriggerSchedule, State: arbiter.StateQueued, Now: at(20)})
 	if err != nil || !inserted {
 		t.Errorf("InsertFire for the recreated job = inserted %v, %v", inserted, err)
+	}
+}
+
+func testApplyJobs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	keep := createJob(t, s, newJob("keep"))
+	gone := createJob(t, s, newJob("gone"))
+	changed := keep
+	changed.Schedule, changed.Source, changed.Drifted = "*/5 * * * *", "/srv/jobs/keep.toml", false
+
+	// One failing change rolls back every other one.
+	dup := newJob("gone") // its name is taken
+	_, err := s.ApplyJobs(ctx, store.JobApplyParams{
+		Create: []arbiter.Job{newJob("fresh"), dup}, Update: []arbiter.Job{changed}, Delete: []string{"gone"}, Now: at(5),
+	})
+	wantErr(t, "ApplyJobs with a taken name", err, arbiter.ErrConflict)
+	if _, err := s.GetJob(ctx, "fresh"); !errors.Is(err, arbiter.ErrNotFound) {
+		t.Errorf("a failed apply created a job: %v", err)
+	}
+	got, _ := s.GetJob(ctx, "keep")
+	wantJob(t, "job after a failed apply", got, keep)
+	_, err = s.ApplyJobs(ctx, store.JobApplyParams{Delete: []string{"nope"}, Now: at(5)})
+	wantErr(t, "ApplyJobs deleting a missing job", err, arbiter.ErrNotFound)
+
+	fresh := newJob("fresh")
+	fresh.Source = "/srv/jobs/fresh.toml"
+	jobs, err := s.ApplyJobs(ctx, store.JobApplyParams{
+		Create: []arbiter.Job{fresh}, Update: []arbiter.Job{changed}, Delete: []string{gone.Name}, Now: at(6), Actor: "uid:7",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].Name != "fresh" || jobs[1].Schedule != "*/5 * * * *" || jobs[1].Source != "/srv/jobs/keep.toml" {
+		t.Fatalf("applied jobs = %+v", jobs)
+	}
+	if _, err := s.GetJob(ctx, "gone"); !errors.Is(err, arbiter.ErrNotFound) {
+		t.Errorf("the deleted job is still there: %v", err)
+	}
+	events, err := s.ListEvents(ctx, store.EventListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range events {
+		if e.Actor == "uid:7" {
+			kinds = append(kinds, e.Kind+" "+e.Job)
+		}
+	}
+	wantEqual(t, "events of the apply", kinds, []string{"job.created fresh", "job.updated keep", "job.deleted gone"})
+}
+
+func testDrift(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := newJob("managed")
+	j.Source = "/srv/jobs/managed.toml"
+	createJob(t, s, j)
+	got, err := s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "managed", Paused: true, Drift: true, Now: at(1)})
+	if err != nil || !got.Paused || !got.Drifted {
+		t.Fatalf("forced pause = %+v, %v; want paused and drifted", got, err)
+	}
+	got.Drifted = false // an apply puts it back in line
+	if got, err = s.UpdateJob(ctx, store.JobUpdateParams{Job: got, Now: at(2)}); err != nil || got.Drifted {
+		t.Fatalf("update = %+v, %v; want drift cleared", got, err)
 	}
 }

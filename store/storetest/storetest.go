@@ -34,6 +34,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Jobs/Update", testUpdateJob},
 		{"Jobs/Pause", testPauseJob},
 		{"Jobs/DeleteKeepsRuns", testDeleteJobKeepsRuns},
+		{"Jobs/Apply", testApplyJobs},
+		{"Jobs/Drift", testDrift},
 
 		{"Runs/InsertFire", testInsertFire},
 		{"Runs/InsertFireConcurrent", testInsertFireConcurrent},

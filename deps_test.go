@@ -14,17 +14,19 @@ const module = "github.com/arbiterd/arbiter"
 
 // denied lists, for each area of the module, the areas it must not import: the arrows of
 // DESIGN.md (cmd → daemon | client | tui; tui → api; client → api; daemon → store | runners |
-// api; everything may use the root package; store and runners import neither daemon nor api).
+// api; everything may use the root package; store and runners import neither daemon nor api;
+// jobfile turns job files into api.JobSpec for cmd and the daemon).
 // Nothing imports cmd.
 var denied = map[string][]string{
-	"":         {"api", "client", "daemon", "internal", "runners", "store", "tui", "cmd"},
-	"api":      {"client", "daemon", "runners", "store", "tui", "cmd"},
-	"client":   {"daemon", "runners", "store", "tui", "cmd"},
+	"":         {"api", "client", "daemon", "internal", "jobfile", "runners", "store", "tui", "cmd"},
+	"api":      {"client", "daemon", "jobfile", "runners", "store", "tui", "cmd"},
+	"client":   {"daemon", "jobfile", "runners", "store", "tui", "cmd"},
 	"daemon":   {"client", "tui", "cmd"},
-	"internal": {"api", "client", "daemon", "runners", "store", "tui", "cmd"},
-	"runners":  {"api", "client", "daemon", "store", "tui", "cmd"},
-	"store":    {"api", "client", "daemon", "runners", "tui", "cmd"},
-	"tui":      {"client", "daemon", "runners", "store", "cmd"},
+	"internal": {"api", "client", "daemon", "jobfile", "runners", "store", "tui", "cmd"},
+	"jobfile":  {"client", "daemon", "runners", "store", "tui", "cmd"}, // job files ↔ api.JobSpec
+	"runners":  {"api", "client", "daemon", "jobfile", "store", "tui", "cmd"},
+	"store":    {"api", "client", "daemon", "jobfile", "runners", "tui", "cmd"},
+	"tui":      {"client", "daemon", "jobfile", "runners", "store", "cmd"},
 	"cmd":      {},
 }
 

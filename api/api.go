@@ -13,6 +13,7 @@
 //	POST   /v1/jobs/{name}/trigger      202 Run
 //	GET    /v1/jobs/{name}/why?at=RFC3339   Why: what happened (or will happen) to the fire at
 //	                                    or after the time (default now)
+//	POST   /v1/apply                    ApplyRequest → Plan: job files applied atomically
 //	GET    /v1/secrets                  SecretList (names and sizes, never values)
 //	PUT    /v1/secrets/{name}           SecretValue → 201 or 200 Secret
 //	DELETE /v1/secrets/{name}?force=1   204; 409 while jobs reference it, unless force
@@ -80,6 +81,8 @@ type JobSpec struct {
 	RetryDelay string `json:"retry_delay,omitempty"`
 	Jitter     string `json:"jitter,omitempty"`
 	Paused     bool   `json:"paused,omitempty"`
+	// Source is the job file a job comes from; empty for jobs made from the CLI.
+	Source string `json:"source,omitempty"`
 }
 
 // Job is a job as the daemon reports it.
@@ -100,6 +103,7 @@ type Job struct {
 	Jitter     string            `json:"jitter,omitempty"`
 	Paused     bool              `json:"paused"`
 	Source     string            `json:"source"`
+	Drifted    bool              `json:"drifted,omitempty"` // changed with --force away from its file
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	NextRun    *time.Time        `json:"next_run"` // null when paused or never again
@@ -157,6 +161,41 @@ type Why struct {
 	Explanation string     `json:"explanation"`
 	Runs        []Run      `json:"runs"` // the runs and records of that fire
 }
+
+// ApplyRequest is the body of POST /v1/apply: the jobs of a set of job files.
+type ApplyRequest struct {
+	Jobs []JobSpec `json:"jobs"` // each with its Source
+	// Roots are the files and directories applied (absolute); with Prune, file-managed jobs
+	// from under them that are no longer in Jobs are deleted. Jobs made from the CLI never are.
+	Roots  []string `json:"roots"`
+	Prune  bool     `json:"prune"`
+	DryRun bool     `json:"dry_run"`
+}
+
+// Plan is what an apply does, or did when Applied.
+type Plan struct {
+	Create    []PlanJob `json:"create"`
+	Update    []PlanJob `json:"update"`
+	Delete    []PlanJob `json:"delete"`
+	Unchanged []string  `json:"unchanged"`
+	Applied   bool      `json:"applied"`
+}
+
+// PlanJob is one job of a plan; Changes lists an update's fields.
+type PlanJob struct {
+	Name    string        `json:"name"`
+	Source  string        `json:"source"`
+	Changes []FieldChange `json:"changes,omitempty"`
+}
+
+type FieldChange struct {
+	Field string `json:"field"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Changed reports whether the plan changes anything.
+func (p Plan) Changed() bool { return len(p.Create)+len(p.Update)+len(p.Delete) > 0 }
 
 // SecretValue is the body that sets a secret: the only place a value crosses the API, and only
 // inwards.
@@ -225,6 +264,7 @@ func FromJob(j arbiter.Job, next time.Time, last *arbiter.Run) Job {
 		RetryDelay: j.RetryDelay.String(),
 		Paused:     j.Paused,
 		Source:     j.Source,
+		Drifted:    j.Drifted,
 		CreatedAt:  j.CreatedAt,
 		UpdatedAt:  j.UpdatedAt,
 		NextRun:    timePtr(next),
@@ -294,6 +334,7 @@ func (s JobSpec) ToJob() (arbiter.Job, error) {
 		Overlap:  arbiter.Overlap(s.Overlap),
 		Retries:  s.Retries,
 		Paused:   s.Paused,
+		Source:   s.Source,
 		Catchup:  arbiter.DefaultCatchup,
 	}
 	var err error

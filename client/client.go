@@ -241,23 +241,39 @@ func (c *Client) UpdateJob(ctx context.Context, name string, spec api.JobSpec) (
 	return j, err
 }
 
-// DeleteJob deletes a job; its run history is kept.
-func (c *Client) DeleteJob(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, jobPath(name), nil, nil, nil)
+// forceQuery asks the daemon to change a job a job file manages anyway (marking it drifted).
+func forceQuery(force bool) url.Values {
+	if !force {
+		return nil
+	}
+	return url.Values{"force": {"1"}}
 }
 
-// PauseJob stops a job from firing until it is resumed.
-func (c *Client) PauseJob(ctx context.Context, name string) (api.Job, error) {
+// DeleteJob deletes a job; its run history is kept. A job file's job needs force.
+func (c *Client) DeleteJob(ctx context.Context, name string, force bool) error {
+	return c.do(ctx, http.MethodDelete, jobPath(name), forceQuery(force), nil, nil)
+}
+
+// PauseJob stops a job from firing until it is resumed. A job file's job needs force.
+func (c *Client) PauseJob(ctx context.Context, name string, force bool) (api.Job, error) {
 	var j api.Job
-	err := c.do(ctx, http.MethodPost, jobPath(name, "/pause"), nil, nil, &j)
+	err := c.do(ctx, http.MethodPost, jobPath(name, "/pause"), forceQuery(force), nil, &j)
 	return j, err
 }
 
-// ResumeJob lets a paused job fire again.
-func (c *Client) ResumeJob(ctx context.Context, name string) (api.Job, error) {
+// ResumeJob lets a paused job fire again. A job file's job needs force.
+func (c *Client) ResumeJob(ctx context.Context, name string, force bool) (api.Job, error) {
 	var j api.Job
-	err := c.do(ctx, http.MethodPost, jobPath(name, "/resume"), nil, nil, &j)
+	err := c.do(ctx, http.MethodPost, jobPath(name, "/resume"), forceQuery(force), nil, &j)
 	return j, err
+}
+
+// Apply sends the jobs of a set of job files; the daemon answers with its plan, applied unless
+// DryRun.
+func (c *Client) Apply(ctx context.Context, req api.ApplyRequest) (api.Plan, error) {
+	var p api.Plan
+	err := c.do(ctx, http.MethodPost, "/apply", nil, req, &p)
+	return p, err
 }
 
 // TriggerJob starts a manual run of a job now.

@@ -57,6 +57,7 @@ func (d *Daemon) newServer() *http.Server {
 	h("POST /v1/jobs/{name}/resume", d.handlePause(false))
 	h("POST /v1/jobs/{name}/trigger", d.handleTrigger)
 	h("GET /v1/jobs/{name}/why", d.handleWhy)
+	h("POST /v1/apply", d.handleApply)
 	h("GET /v1/secrets", d.handleListSecrets)
 	h("PUT /v1/secrets/{name}", d.handlePutSecret)
 	h("DELETE /v1/secrets/{name}", d.handleDeleteSecret)
@@ -340,6 +341,7 @@ func (d *Daemon) handleCreateJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	job.Source, job.Drifted = arbiter.SourceCLI, false // job files come in through /v1/apply
 	created, err := d.store.CreateJob(r.Context(), store.JobCreateParams{Job: job, Now: d.clock.Now(), Actor: actorOf(r)})
 	if err != nil {
 		return jobErr(job.Name, err)
@@ -360,10 +362,23 @@ func (d *Daemon) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func forced(r *http.Request) bool { return r.URL.Query().Get("force") == "1" }
+
 func (d *Daemon) handleUpdateJob(w http.ResponseWriter, r *http.Request) error {
 	job, err := specToJob(w, r)
 	if err != nil {
 		return err
+	}
+	cur, err := d.store.GetJob(r.Context(), job.Name)
+	if err != nil {
+		return jobErr(job.Name, err)
+	}
+	job.Source, job.Drifted = cur.Source, cur.Drifted
+	if cur.Source != arbiter.SourceCLI {
+		if !forced(r) {
+			return managedErr(cur)
+		}
+		job.Drifted = true
 	}
 	updated, err := d.store.UpdateJob(r.Context(), store.JobUpdateParams{Job: job, Now: d.clock.Now(), Actor: actorOf(r)})
 	if err != nil {
@@ -382,6 +397,13 @@ func (d *Daemon) handleUpdateJob(w http.ResponseWriter, r *http.Request) error {
 
 func (d *Daemon) handleDeleteJob(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
+	cur, err := d.store.GetJob(r.Context(), name)
+	if err != nil {
+		return jobErr(name, err)
+	}
+	if cur.Source != arbiter.SourceCLI && !forced(r) {
+		return managedErr(cur)
+	}
 	if err := d.store.DeleteJob(r.Context(), store.JobDeleteParams{Name: name, Now: d.clock.Now(), Actor: actorOf(r)}); err != nil {
 		return jobErr(name, err)
 	}
@@ -393,7 +415,15 @@ func (d *Daemon) handleDeleteJob(w http.ResponseWriter, r *http.Request) error {
 func (d *Daemon) handlePause(paused bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("name")
-		job, err := d.store.SetJobPaused(r.Context(), store.JobSetPausedParams{Name: name, Paused: paused, Now: d.clock.Now(), Actor: actorOf(r)})
+		cur, err := d.store.GetJob(r.Context(), name)
+		if err != nil {
+			return jobErr(name, err)
+		}
+		managed := cur.Source != arbiter.SourceCLI
+		if managed && cur.Paused != paused && !forced(r) {
+			return managedErr(cur)
+		}
+		job, err := d.store.SetJobPaused(r.Context(), store.JobSetPausedParams{Name: name, Paused: paused, Drift: managed, Now: d.clock.Now(), Actor: actorOf(r)})
 		if err != nil {
 			return jobErr(name, err)
 		}

@@ -395,8 +395,14 @@ func (a *app) showCmd() *cobra.Command {
 	return cmd
 }
 
+// forceFlag adds --force, which changes a job a job file manages anyway.
+func forceFlag(cmd *cobra.Command) *bool {
+	return cmd.Flags().Bool("force", false, "change it even though a job file manages it (the job is marked as drifted until its file is applied again)")
+}
+
 func (a *app) rmCmd() *cobra.Command {
-	return &cobra.Command{
+	var force *bool
+	cmd := &cobra.Command{
 		Use:               "rm JOB",
 		Aliases:           []string{"remove"},
 		Short:             "Remove a job (its run history is kept)",
@@ -407,17 +413,20 @@ func (a *app) rmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteJob(cmd.Context(), args[0]); err != nil {
+			if err := c.DeleteJob(cmd.Context(), args[0], *force); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "removed job %s; its run history is kept (arbiter runs %s)\n", args[0], args[0])
 			return nil
 		},
 	}
+	force = forceFlag(cmd)
+	return cmd
 }
 
 func (a *app) pauseCmd() *cobra.Command {
-	return &cobra.Command{
+	var force *bool
+	cmd := &cobra.Command{
 		Use:               "pause JOB",
 		Short:             "Stop a job from firing until it is resumed",
 		Args:              argsNamed(1, "JOB"),
@@ -427,7 +436,7 @@ func (a *app) pauseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			job, err := c.PauseJob(cmd.Context(), args[0])
+			job, err := c.PauseJob(cmd.Context(), args[0], *force)
 			if err != nil {
 				return err
 			}
@@ -435,10 +444,13 @@ func (a *app) pauseCmd() *cobra.Command {
 			return nil
 		},
 	}
+	force = forceFlag(cmd)
+	return cmd
 }
 
 func (a *app) resumeCmd() *cobra.Command {
-	return &cobra.Command{
+	var force *bool
+	cmd := &cobra.Command{
 		Use:               "resume JOB",
 		Short:             "Let a paused job fire again",
 		Args:              argsNamed(1, "JOB"),
@@ -448,7 +460,7 @@ func (a *app) resumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			job, err := c.ResumeJob(cmd.Context(), args[0])
+			job, err := c.ResumeJob(cmd.Context(), args[0], *force)
 			if err != nil {
 				return err
 			}
@@ -456,4 +468,6 @@ func (a *app) resumeCmd() *cobra.Command {
 			return nil
 		},
 	}
+	force = forceFlag(cmd)
+	return cmd
 }

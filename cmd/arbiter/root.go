@@ -65,7 +65,8 @@ func newRootCmd(s streams) *cobra.Command {
 	root.AddCommand(
 		a.addCmd(), a.lsCmd(), a.showCmd(), a.rmCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(),
-		a.nextCmd(), a.whyCmd(), a.secretCmd(), a.statusCmd(), a.versionCmd(), a.completionCmd(), a.daemonCmd(),
+		a.applyCmd(), a.diffCmd(), a.nextCmd(), a.whyCmd(), a.secretCmd(), a.statusCmd(), a.versionCmd(), a.completionCmd(), a.daemonCmd(),
+		a.validateCmd(), a.exportCmd(),
 	)
 	return root
 }

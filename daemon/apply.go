@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/api"
+	"github.com/arbiterd/arbiter/store"
+)
+
+// handleApply makes the jobs of a set of job files the daemon's: it plans the creates, updates
+// (with a field-level diff) and, with prune, deletes, then applies them in one transaction.
+// Jobs made from the CLI are never pruned.
+func (d *Daemon) handleApply(w http.ResponseWriter, r *http.Request) error {
+	var req api.ApplyRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	wanted := make(map[string]arbiter.Job, len(req.Jobs))
+	var problems []string
+	for _, spec := range req.Jobs {
+		job, err := spec.ToJob()
+		if err == nil {
+			job.Normalize()
+			err = job.Validate()
+		}
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: job %s: %v", spec.Source, spec.Name, err))
+		case wanted[job.Name].Name != "":
+			problems = append(problems, fmt.Sprintf("job %s is defined in %s and in %s", job.Name, wanted[job.Name].Source, job.Source))
+		default:
+			wanted[job.Name] = job
+		}
+	}
+	if len(problems) > 0 {
+		return badRequest("%s", strings.Join(problems, "\n"))
+	}
+
+	current, err := d.store.ListJobs(r.Context())
+	if err != nil {
+		return err
+	}
+	plan := api.Plan{Create: []api.PlanJob{}, Update: []api.PlanJob{}, Delete: []api.PlanJob{}, Unchanged: []string{}}
+	var apply store.JobApplyParams
+	have := make(map[string]bool, len(current))
+	for _, cur := range current {
+		have[cur.Name] = true
+		want, ok := wanted[cur.Name]
+		switch {
+		case ok:
+			if want.Source == arbiter.SourceCLI {
+				// Read from stdin, not from a file (export | apply -): the job keeps its source.
+				want.Source = cur.Source
+				wanted[cur.Name] = want
+			}
+			if changes := jobChanges(cur, want); len(changes) > 0 {
+				plan.Update = append(plan.Update, api.PlanJob{Name: cur.Name, Source: want.Source, Changes: changes})
+				apply.Update = append(apply.Update, want)
+			} else {
+				plan.Unchanged = append(plan.Unchanged, cur.Name)
+			}
+		case req.Prune && cur.Source != arbiter.SourceCLI && underAny(cur.Source, req.Roots):
+			plan.Delete = append(plan.Delete, api.PlanJob{Name: cur.Name, Source: cur.Source})
+			apply.Delete = append(apply.Delete, cur.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(wanted)) {
+		if !have[name] {
+			plan.Create = append(plan.Create, api.PlanJob{Name: name, Source: wanted[name].Source})
+			apply.Create = append(apply.Create, wanted[name])
+		}
+	}
+	if req.DryRun || !plan.Changed() {
+		writeJSON(w, http.StatusOK, plan)
+		return nil
+	}
+	apply.Now, apply.Actor = d.clock.Now(), actorOf(r)
+	jobs, err := d.store.ApplyJobs(r.Context(), apply)
+	if err != nil {
+		if errors.Is(err, arbiter.ErrConflict) || errors.Is(err, arbiter.ErrNotFound) {
+			return &apiError{http.StatusConflict, api.CodeConflict, err.Error() + "; the jobs changed while planning, apply again"}
+		}
+		return err
+	}
+	for _, j := range jobs {
+		if err := d.sched.Set(j); err != nil {
+			d.log.Error("schedule applied job", "job", j.Name, "err", err)
+		}
+	}
+	for _, name := range apply.Delete {
+		d.sched.Remove(name)
+	}
+	plan.Applied = true
+	writeJSON(w, http.StatusOK, plan)
+	return nil
+}
+
+// underAny reports whether the job file path is one of roots or inside one of them.
+func underAny(path string, roots []string) bool {
+	for _, root := range roots {
+		root = filepath.Clean(root)
+		if path == root || strings.HasPrefix(path, root+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// jobChanges lists the fields that differ between the stored job and the one of its file.
+func jobChanges(cur, want arbiter.Job) []api.FieldChange {
+	var out []api.FieldChange
+	add := func(field, from, to string) {
+		if from != to {
+			out = append(out, api.FieldChange{Field: field, From: from, To: to})
+		}
+	}
+	add("schedule", cur.Schedule, want.Schedule)
+	add("timezone", cur.Timezone, want.Timezone)
+	add("command", quoteArgs(cur.Command), quoteArgs(want.Command))
+	add("shell", cur.Shell, want.Shell)
+	add("dir", cur.Dir, want.Dir)
+	add("env", envText(cur.Env), envText(want.Env))
+	add("timeout", cur.Timeout.String(), want.Timeout.String())
+	add("kill_grace", cur.KillGrace.String(), want.KillGrace.String())
+	add("overlap", string(cur.Overlap), string(want.Overlap))
+	add("catchup", cur.Catchup.String(), want.Catchup.String())
+	add("retries", strconv.Itoa(cur.Retries), strconv.Itoa(want.Retries))
+	add("retry_delay", cur.RetryDelay.String(), want.RetryDelay.String())
+	add("jitter", cur.Jitter.String(), want.Jitter.String())
+	add("paused", strconv.FormatBool(cur.Paused), strconv.FormatBool(want.Paused))
+	add("source", cur.Source, want.Source)
+	add("drifted", strconv.FormatBool(cur.Drifted), strconv.FormatBool(want.Drifted))
+	return out
+}
+
+func quoteArgs(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = strconv.Quote(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func envText(env map[string]string) string {
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		kv = append(kv, k+"="+strconv.Quote(env[k]))
+	}
+	return strings.Join(kv, " ")
+}
+
+// managedErr refuses a CLI change to a job a job file manages, naming the file.
+func managedErr(job arbiter.Job) error {
+	return &apiError{http.StatusConflict, api.CodeConflict, fmt.Sprintf(
+		"job %s is managed by %s: change it there and run `arbiter apply`, or repeat with --force (the job is then marked as drifted until its file is applied again)",
+		job.Name, job.Source)}
+}

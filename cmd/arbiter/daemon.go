@@ -2,20 +2,20 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/arbiterd/arbiter/daemon"
-	"github.com/arbiterd/arbiter/internal/paths"
+	"github.com/arbiterd/arbiter/internal/config"
 )
 
-// daemonConfig is what `arbiter daemon` hands to the daemon once its flags and environment
-// are resolved.
+// daemonConfig is what `arbiter daemon` hands to the daemon once its flags, environment and
+// config file are resolved.
 type daemonConfig struct {
 	DataDir       string        // absolute; holds the database and the secrets key
 	Socket        string        // absolute path of the control socket
@@ -23,97 +23,126 @@ type daemonConfig struct {
 	ShutdownGrace time.Duration // how long runs may finish after the first signal before they are cancelled
 	LogLevel      slog.Level
 	KeyFile       string // the secrets master key; "" for the default
+	JobsDir       string // job files applied at start and on reload; "" for none
 	MaxRunning    int    // runs executing at once
 	OutputCap     int64  // bytes of output kept per run
 	Version       string // this binary's version and commit, for /v1/version and /v1/status
 	Commit        string
 }
 
-// daemonFlags are the daemon command's own flags, before resolution.
-type daemonFlags struct {
-	dataDir, socketGroup, logLevel, keyFile string
-	shutdownGrace                           time.Duration
-	maxRunning                              int
-	outputCap                               int64
+// settingFlags maps the flags that set daemon settings to their config keys. --socket is the
+// root's persistent flag, which means the daemon's socket here.
+var settingFlags = []struct{ flag, key string }{
+	{"data-dir", config.KeyDataDir},
+	{"socket", config.KeySocket},
+	{"socket-group", config.KeySocketGroup},
+	{"key-file", config.KeyKeyFile},
+	{"jobs", config.KeyJobsDir},
+	{"shutdown-grace", config.KeyShutdownGrace},
+	{"max-running", config.KeyMaxRunning},
+	{"output-cap", config.KeyOutputCap},
+	{"log-level", config.KeyLogLevel},
 }
 
 func (a *app) daemonCmd() *cobra.Command {
-	var f daemonFlags
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the scheduler",
 		Long: `Run the scheduler in the foreground, serving the control API on the socket.
+
+Settings come from the flags, else the environment (ARBITER_DAEMON_<KEY>, such as
+ARBITER_DAEMON_MAX_RUNNING; ARBITER_DATA_DIR and ARBITER_SOCKET too), else the config file,
+else the defaults. The config file is --config, else $ARBITER_CONFIG, else
+/etc/arbiter/arbiter.toml for root, else $XDG_CONFIG_HOME/arbiter/config.toml
+(~/.config/arbiter/config.toml); 'arbiter config' shows the result.
 
 The first SIGINT or SIGTERM stops new runs and lets running ones finish for --shutdown-grace;
 a second one cancels them at once.`,
 		Args:        argsNamed(0),
 		Annotations: map[string]string{annSignals: "self"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config(cmd, a.socket)
+			cfg, err := daemonSettings(cmd)
 			if err != nil {
 				return err
 			}
 			return runDaemon(cmd.Context(), cfg, a.err)
 		},
 	}
+	// The flags' defaults are only shown in the help: a flag counts only when it is given,
+	// so that it does not hide the environment and the config file.
+	d := config.Defaults()
 	fl := cmd.Flags()
-	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (default $ARBITER_DATA_DIR, else /var/lib/arbiter for root, else $XDG_STATE_HOME/arbiter)")
-	fl.StringVar(&f.socketGroup, "socket-group", "", "group allowed to use the socket, besides root and the daemon's own user")
-	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running jobs may finish on shutdown")
-	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.StringVar(&f.keyFile, "key-file", "", "the secrets master key (default $CREDENTIALS_DIRECTORY/arbiter.key, else secret.key in the data dir)")
-	fl.IntVar(&f.maxRunning, "max-running", 64, "runs executing at once; later ones wait, queued")
-	fl.Int64Var(&f.outputCap, "output-cap", 1<<20, "bytes of output kept per run: the first and last halves, with a marker where the middle was dropped")
+	configFlag(cmd)
+	fl.String("data-dir", "", "data directory (default $ARBITER_DATA_DIR, else /var/lib/arbiter for root, else $XDG_STATE_HOME/arbiter)")
+	fl.String("socket-group", "", "group allowed to use the socket, besides root and the daemon's own user")
+	fl.String("jobs", "", "directory of job files applied at start and on reload")
+	fl.Duration("shutdown-grace", d.ShutdownGrace, "how long running jobs may finish on shutdown")
+	fl.String("log-level", "info", "log level: debug, info, warn or error")
+	fl.String("key-file", "", "the secrets master key (default $CREDENTIALS_DIRECTORY/arbiter.key, else secret.key in the data dir)")
+	fl.Int("max-running", d.MaxRunning, "runs executing at once; later ones wait, queued")
+	fl.Int64("output-cap", d.OutputCap, "bytes of output kept per run: the first and last halves, with a marker where the middle was dropped")
+	_ = cmd.MarkFlagDirname("jobs")
 	_ = cmd.RegisterFlagCompletionFunc("log-level",
 		cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-// config resolves the flags: a flag wins over its environment variable, which wins over the
-// default for the user.
-func (f daemonFlags) config(cmd *cobra.Command, socket string) (daemonConfig, error) {
-	cfg := daemonConfig{
-		SocketGroup:   f.socketGroup,
-		ShutdownGrace: f.shutdownGrace,
+// configFlag adds --config to cmd.
+func configFlag(cmd *cobra.Command) {
+	cmd.Flags().String("config", "", "the daemon's config file (default $ARBITER_CONFIG, else /etc/arbiter/arbiter.toml for root, else $XDG_CONFIG_HOME/arbiter/config.toml)")
+	_ = cmd.MarkFlagFilename("config", "toml")
+}
+
+// loadConfig resolves the daemon's settings from the flags of cmd that were given, the
+// environment and the config file. A bad flag is a usage error; a bad variable or file
+// matches arbiter.ErrInvalid.
+func loadConfig(cmd *cobra.Command) (*config.Resolved, error) {
+	configPath, _ := cmd.Flags().GetString("config")
+	var flags []config.Flag
+	for _, sf := range settingFlags {
+		// Changed: a flag left at its default must not win over the environment or the file.
+		if f := cmd.Flags().Lookup(sf.flag); f != nil && f.Changed {
+			flags = append(flags, config.Flag{Key: sf.key, Name: "--" + sf.flag, Value: f.Value.String()})
+		}
+	}
+	r, err := config.Load(config.Options{Path: configPath, Flags: flags})
+	if err != nil && blamesFlag(err) {
+		return nil, &usageError{cmd: cmd.CommandPath(), err: err}
+	}
+	return r, err
+}
+
+// blamesFlag reports whether any of the errors err joins is about a command-line flag.
+func blamesFlag(err error) bool {
+	var ce *config.Error
+	if errors.As(err, &ce) && ce.Source.Origin == config.FromFlag {
+		return true
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(j.Unwrap(), blamesFlag)
+	}
+	return false
+}
+
+// daemonSettings is the daemon's configuration for cmd.
+func daemonSettings(cmd *cobra.Command) (daemonConfig, error) {
+	r, err := loadConfig(cmd)
+	if err != nil {
+		return daemonConfig{}, err
+	}
+	return daemonConfig{
+		DataDir:       r.DataDir,
+		Socket:        r.Socket,
+		SocketGroup:   r.SocketGroup,
+		ShutdownGrace: r.ShutdownGrace,
+		LogLevel:      r.LogLevel,
+		KeyFile:       r.KeyFile,
+		JobsDir:       r.JobsDir,
+		MaxRunning:    r.MaxRunning,
+		OutputCap:     r.OutputCap,
 		Version:       version,
 		Commit:        commit,
-	}
-	if err := cfg.LogLevel.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return cfg, usagef(cmd, "--log-level: %q is not one of debug, info, warn, error", f.logLevel)
-	}
-	if f.shutdownGrace < 0 {
-		return cfg, usagef(cmd, "--shutdown-grace must not be negative")
-	}
-	if f.maxRunning < 1 {
-		return cfg, usagef(cmd, "--max-running must be at least 1")
-	}
-	if f.outputCap < 1024 {
-		return cfg, usagef(cmd, "--output-cap must be at least 1024 bytes")
-	}
-	cfg.MaxRunning, cfg.OutputCap = f.maxRunning, f.outputCap
-	var err error
-	if f.keyFile != "" {
-		if cfg.KeyFile, err = filepath.Abs(f.keyFile); err != nil {
-			return cfg, fmt.Errorf("key file: %w", err)
-		}
-	}
-	if cfg.DataDir = f.dataDir; cfg.DataDir == "" {
-		if cfg.DataDir, err = paths.DataDir(); err != nil {
-			return cfg, err
-		}
-	}
-	if cfg.Socket = socket; cfg.Socket == "" {
-		cfg.Socket = paths.Socket(cfg.DataDir)
-	}
-	// Absolute, so that they still mean the same after the daemon changes directory and so
-	// that status reports paths clients can use.
-	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
-		return cfg, fmt.Errorf("data dir: %w", err)
-	}
-	if cfg.Socket, err = filepath.Abs(cfg.Socket); err != nil {
-		return cfg, fmt.Errorf("socket: %w", err)
-	}
-	return cfg, nil
+	}, nil
 }
 
 // runDaemon runs the daemon until ctx is done or it stops on a signal.
@@ -124,6 +153,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, stderr io.Writer) error {
 		SocketGroup:   cfg.SocketGroup,
 		ShutdownGrace: cfg.ShutdownGrace,
 		KeyFile:       cfg.KeyFile,
+		JobsDir:       cfg.JobsDir,
 		MaxRunning:    cfg.MaxRunning,
 		OutputCap:     cfg.OutputCap,
 		Version:       cfg.Version,

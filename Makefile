@@ -4,7 +4,7 @@
 build:
 	go build -o bin/arbiter ./cmd/arbiter
 
-# The daemon on its default SQLite data dir, with the example jobs registered.
+# The daemon on its default SQLite data dir, with examples/ as its jobs dir.
 run:
 	scripts/run
 

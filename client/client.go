@@ -362,3 +362,10 @@ func (c *Client) Output(ctx context.Context, id, after int64, follow bool) (io.R
 	}
 	return resp.Body, nil
 }
+
+// Reload makes the daemon apply its jobs dir again and waits for the result.
+func (c *Client) Reload(ctx context.Context) (api.Plan, error) {
+	var p api.Plan
+	err := c.do(ctx, http.MethodPost, "/reload", nil, nil, &p)
+	return p, err
+}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
+	"github.com/arbiterd/arbiter/jobfile"
 	"github.com/arbiterd/arbiter/store"
 )
 
@@ -23,6 +25,16 @@ func (d *Daemon) handleApply(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	plan, err := d.apply(r.Context(), req, actorOf(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, plan)
+	return nil
+}
+
+// apply plans an ApplyRequest and, unless it is a dry run, carries it out in one transaction.
+func (d *Daemon) apply(ctx context.Context, req api.ApplyRequest, actor string) (api.Plan, error) {
 	wanted := make(map[string]arbiter.Job, len(req.Jobs))
 	var problems []string
 	for _, spec := range req.Jobs {
@@ -41,12 +53,12 @@ func (d *Daemon) handleApply(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(problems) > 0 {
-		return badRequest("%s", strings.Join(problems, "\n"))
+		return api.Plan{}, badRequest("%s", strings.Join(problems, "\n"))
 	}
 
-	current, err := d.store.ListJobs(r.Context())
+	current, err := d.store.ListJobs(ctx)
 	if err != nil {
-		return err
+		return api.Plan{}, err
 	}
 	plan := api.Plan{Create: []api.PlanJob{}, Update: []api.PlanJob{}, Delete: []api.PlanJob{}, Unchanged: []string{}}
 	var apply store.JobApplyParams
@@ -79,16 +91,15 @@ func (d *Daemon) handleApply(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if req.DryRun || !plan.Changed() {
-		writeJSON(w, http.StatusOK, plan)
-		return nil
+		return plan, nil
 	}
-	apply.Now, apply.Actor = d.clock.Now(), actorOf(r)
-	jobs, err := d.store.ApplyJobs(r.Context(), apply)
+	apply.Now, apply.Actor = d.clock.Now(), actor
+	jobs, err := d.store.ApplyJobs(ctx, apply)
 	if err != nil {
 		if errors.Is(err, arbiter.ErrConflict) || errors.Is(err, arbiter.ErrNotFound) {
-			return &apiError{http.StatusConflict, api.CodeConflict, err.Error() + "; the jobs changed while planning, apply again"}
+			return api.Plan{}, &apiError{http.StatusConflict, api.CodeConflict, err.Error() + "; the jobs changed while planning, apply again"}
 		}
-		return err
+		return api.Plan{}, err
 	}
 	for _, j := range jobs {
 		if err := d.sched.Set(j); err != nil {
@@ -99,8 +110,52 @@ func (d *Daemon) handleApply(w http.ResponseWriter, r *http.Request) error {
 		d.sched.Remove(name)
 	}
 	plan.Applied = true
+	return plan, nil
+}
+
+// reload applies the jobs dir (at start, on SIGHUP and on POST /v1/reload): the jobs of its
+// files, pruning the jobs that came from it and left. A reload with an error in any file
+// changes nothing and reports every error.
+func (d *Daemon) reload(ctx context.Context, actor string) (api.Plan, error) {
+	dir := d.cfg.JobsDir
+	if dir == "" {
+		return api.Plan{}, &apiError{http.StatusConflict, api.CodeConflict, "the daemon has no jobs dir to reload; start it with --jobs DIR or set jobs_dir in its config"}
+	}
+	jobs, errs := jobfile.Load(dir)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, err := range errs {
+			msgs[i] = err.Error()
+		}
+		return api.Plan{}, badRequest("%s", strings.Join(msgs, "\n"))
+	}
+	req := api.ApplyRequest{Roots: []string{dir}, Prune: true}
+	for _, j := range jobs {
+		spec := j.Spec
+		spec.Source = j.Source
+		req.Jobs = append(req.Jobs, spec)
+	}
+	return d.apply(ctx, req, actor)
+}
+
+func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) error {
+	plan, err := d.reload(r.Context(), actorOf(r))
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, plan)
 	return nil
+}
+
+// reloadLogged reloads on a signal or at start, reporting to the log.
+func (d *Daemon) reloadLogged(ctx context.Context, why string) {
+	plan, err := d.reload(ctx, "daemon")
+	if err != nil {
+		d.log.Error("jobs dir not applied; the jobs stay as they were", "dir", d.cfg.JobsDir, "why", why, "err", err)
+		return
+	}
+	d.log.Info("jobs dir applied", "dir", d.cfg.JobsDir, "why", why,
+		"created", len(plan.Create), "updated", len(plan.Update), "deleted", len(plan.Delete), "unchanged", len(plan.Unchanged))
 }
 
 // underAny reports whether the job file path is one of roots or inside one of them.

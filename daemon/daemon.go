@@ -39,6 +39,10 @@ type Config struct {
 	MaxRunning    int           // runs executing at once; default 64
 	OutputCap     int64         // bytes of output kept per run; default runners.DefaultOutputCap
 
+	// JobsDir holds job files applied at start, on SIGHUP and on POST /v1/reload: its jobs are
+	// created or updated, and jobs that came from it and left are deleted. "" for none.
+	JobsDir string
+
 	// KeyFile is the secrets master key; default: $CREDENTIALS_DIRECTORY/arbiter.key when
 	// systemd provides it, else secret.key in the data dir.
 	KeyFile string
@@ -202,15 +206,32 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer signal.Stop(ch)
 		signals = ch
 	}
-	select {
-	case <-ctx.Done():
-	case sig := <-signals:
-		log.Info("stopping", "signal", sig.String())
-	case err := <-serveErr:
-		stopSched()
-		<-schedDone
-		d.runs.shutdown(signals, 0)
-		return fmt.Errorf("serve API: %w", err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if cfg.JobsDir != "" {
+		d.reloadLogged(ctx, "start")
+	}
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case sig := <-signals:
+			log.Info("stopping", "signal", sig.String())
+			break wait
+		case <-hup:
+			if cfg.JobsDir != "" {
+				d.reloadLogged(ctx, "SIGHUP")
+			} else {
+				log.Info("SIGHUP ignored: the daemon has no jobs dir")
+			}
+		case err := <-serveErr:
+			stopSched()
+			<-schedDone
+			d.runs.shutdown(signals, 0)
+			return fmt.Errorf("serve API: %w", err)
+		}
 	}
 
 	// Phase one: no new fires, no new runs.

@@ -58,6 +58,7 @@ func (d *Daemon) newServer() *http.Server {
 	h("POST /v1/jobs/{name}/trigger", d.handleTrigger)
 	h("GET /v1/jobs/{name}/why", d.handleWhy)
 	h("POST /v1/apply", d.handleApply)
+	h("POST /v1/reload", d.handleReload)
 	h("GET /v1/secrets", d.handleListSecrets)
 	h("PUT /v1/secrets/{name}", d.handlePutSecret)
 	h("DELETE /v1/secrets/{name}", d.handleDeleteSecret)

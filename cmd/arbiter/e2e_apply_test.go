@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -118,4 +120,58 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestE2EJobsDirAtStartAndOnReload(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(shortDir(t), "jobs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	examples, err := filepath.Glob("../../examples/*.toml")
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("examples: %v %v", examples, err)
+	}
+	for _, f := range examples {
+		writeFile(t, filepath.Join(dir, filepath.Base(f)), mustRead(t, f))
+	}
+	d := startDaemon(t, "--jobs", dir)
+	eventually(t, 30*time.Second, "the example jobs", func() bool { return len(d.lsJSON()) == len(examples) })
+	for _, j := range d.lsJSON() {
+		if !strings.HasPrefix(j.Source, dir+"/") {
+			t.Errorf("job %s has source %q, want a file in %s", j.Name, j.Source, dir)
+		}
+	}
+
+	// A broken file: reload reports it at its place and changes nothing.
+	writeFile(t, filepath.Join(dir, "zz-broken.toml"), "[jobs.broken]\nschedule = \"61 * * * *\"\ncommand = [\"true\"]\n")
+	if r := d.arbiter("reload"); r.code != 2 || !strings.Contains(r.stderr, "zz-broken.toml:2:12") {
+		t.Errorf("reload with a broken file: %s", r)
+	}
+	if len(d.lsJSON()) != len(examples) {
+		t.Error("a failed reload changed the jobs")
+	}
+
+	// A new file is created by reload; a removed one is pruned on SIGHUP.
+	if err := os.Remove(filepath.Join(dir, "zz-broken.toml")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "extra.toml"), "[jobs.extra]\nschedule = \"@daily\"\ncommand = [\"true\"]\n")
+	if r := d.mustArbiter("reload"); !strings.Contains(r.stdout, "+ create extra") {
+		t.Errorf("reload: %s", r)
+	}
+	if err := os.Remove(filepath.Join(dir, "extra.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the removed file's job to be pruned", func() bool {
+		for _, j := range d.lsJSON() {
+			if j.Name == "extra" {
+				return false
+			}
+		}
+		return true
+	})
 }

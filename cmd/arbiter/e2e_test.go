@@ -497,41 +497,6 @@ func TestE2EDaemonNotRunning(t *testing.T) {
 	}
 }
 
-func TestE2EExampleJobsLoad(t *testing.T) {
-	t.Parallel()
-	d := startDaemon(t)
-	script, err := filepath.Abs("../../examples/jobs.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	load := func() string {
-		cmd := exec.Command("bash", script)
-		cmd.Env = append(os.Environ(), "ARBITER="+binary(t), "ARBITER_SOCKET="+d.socket)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("examples/jobs.sh: %v\n%s", err, out)
-		}
-		return string(out)
-	}
-	load()
-	if again := load(); strings.Count(again, "exists") != 3 {
-		t.Errorf("loading the examples twice should leave them alone:\n%s", again)
-	}
-	jobs := d.lsJSON()
-	var names []string
-	for _, j := range jobs {
-		names = append(names, j.Name)
-	}
-	if strings.Join(names, ",") != "disk-usage,heartbeat,morning-report" {
-		t.Fatalf("example jobs = %v", names)
-	}
-	for _, name := range names {
-		if r := d.arbiter("run", name, "--wait"); r.code != 0 || r.stdout == "" {
-			t.Errorf("example %s: %s", name, r)
-		}
-	}
-}
-
 func TestE2ECurlOverTheSocket(t *testing.T) {
 	t.Parallel()
 	curl, err := exec.LookPath("curl")

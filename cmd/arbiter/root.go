@@ -65,8 +65,9 @@ func newRootCmd(s streams) *cobra.Command {
 	root.AddCommand(
 		a.addCmd(), a.lsCmd(), a.showCmd(), a.rmCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(),
-		a.applyCmd(), a.diffCmd(), a.nextCmd(), a.whyCmd(), a.secretCmd(), a.statusCmd(), a.versionCmd(), a.completionCmd(), a.daemonCmd(),
-		a.validateCmd(), a.exportCmd(),
+		a.applyCmd(), a.diffCmd(), a.reloadCmd(), a.nextCmd(), a.whyCmd(), a.secretCmd(), a.statusCmd(), a.versionCmd(), a.completionCmd(), a.daemonCmd(),
+		a.validateCmd(), a.exportCmd(), a.configCmd(),
+		a.importCmd(),
 	)
 	return root
 }

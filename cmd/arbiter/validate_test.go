@@ -23,7 +23,7 @@ func TestValidate(t *testing.T) {
 		wantCode int
 	}{
 		{"clean", []string{good}, "2 jobs OK\n", "", 0},
-		{"examples", []string{"../../examples"}, "4 jobs OK\n", "", 0},
+		{"examples", []string{"../../examples"}, "5 jobs OK\n", "", 0},
 		{"every error", []string{good, bad}, "", bad + `:2:1: unknown key "scheduel" (did you mean "schedule"?)
 ` + bad + `:6:12: schedule: minute: 61 is out of range 0-59
 ` + bad + `:8:11: timeout: "soon" is not a duration; use a form such as 30s, 5m or 1h30m

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +65,26 @@ func TestConfigCommandErrors(t *testing.T) {
 	want := "arbiter: ARBITER_DAEMON_SHUTDOWN_GRACE: \"30\" is not a duration such as \"30s\" or \"1m30s\"\n"
 	if code != 2 || stderr != want {
 		t.Errorf("exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+}
+
+// Clients find the daemon where its config file says it listens.
+func TestClientsFindTheSocketInTheConfigFile(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jobs":[]}`))
+	})
+	sock := fakeDaemon(t, mux)
+	cfg := filepath.Join(shortDir(t), "arbiter.toml")
+	if err := os.WriteFile(cfg, []byte("[daemon]\nsocket = \""+sock+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ARBITER_SOCKET", "ARBITER_DAEMON_SOCKET"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("ARBITER_CONFIG", cfg)
+	if _, stderr, code := cli(t, "ls", "-o", "json"); code != 0 {
+		t.Fatalf("ls with the socket from the config file: exit %d: %s", code, stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbiterd/arbiter/client"
+	"github.com/arbiterd/arbiter/internal/config"
 	"github.com/arbiterd/arbiter/internal/paths"
 )
 
@@ -76,6 +77,11 @@ func newRootCmd(s streams) *cobra.Command {
 func (a *app) socketPath() (string, error) {
 	if a.socket != "" {
 		return a.socket, nil
+	}
+	// The daemon's own settings (environment, then its config file) say where it listens. A
+	// config file this user cannot read leaves the environment and the defaults.
+	if cfg, err := config.Load(config.Options{}); err == nil && cfg.Socket != "" {
+		return cfg.Socket, nil
 	}
 	dataDir, err := paths.DataDir()
 	sock := paths.Socket(dataDir)

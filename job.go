@@ -74,6 +74,29 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// NameFrom turns any text (a program's name, a file's) into a valid job name: lowercase, with
+// each run of characters other than a-z and 0-9 made one '-', at most 63 characters. It is ""
+// when nothing usable is left.
+func NameFrom(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := b.String()
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return strings.TrimRight(name, "-")
+}
+
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Normalize fills the defaults of unset fields.

@@ -275,29 +275,12 @@ func deriveName(argv []string, shell string) string {
 	return sanitizeName(path.Base(strings.Trim(word, `'"()`)))
 }
 
-// sanitizeName lowercases s and turns every run of other characters than a-z and 0-9 into one
-// '-', giving a valid job name.
+// sanitizeName makes a job name of s, "job" when nothing usable is left.
 func sanitizeName(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
-		}
+	if name := arbiter.NameFrom(s); name != "" {
+		return name
 	}
-	name := b.String()
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	if name = strings.TrimRight(name, "-"); name == "" {
-		return "job"
-	}
-	return name
+	return "job"
 }
 
 // withSuffix is name-N, shortened so that it stays a valid name.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/arbiterd/arbiter/internal/typo"
+
 	"slices"
 	"strings"
 )
@@ -25,7 +27,7 @@ func suggest(key string, known []string) string {
 	}
 	best, bestDist := "", 0
 	for _, k := range known {
-		if d := distance(lower, k); best == "" || d < bestDist {
+		if d := typo.Distance(lower, k); best == "" || d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -34,31 +36,4 @@ func suggest(key string, known []string) string {
 		return best
 	}
 	return ""
-}
-
-// distance is the optimal string alignment distance: Levenshtein with adjacent
-// transpositions counting as one edit, since swapped letters are the commonest typo.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range rb {
-		d[0][j+1] = j + 1
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }

@@ -519,7 +519,7 @@ func (rd *reader) name(command string) string {
 		if w == "" || strings.Contains(w, "=") || strings.HasPrefix(w, "-") || skipWords[w] {
 			continue
 		}
-		s := sanitizeName(path.Base(w))
+		s := arbiter.NameFrom(path.Base(w))
 		if s == "" || strings.Trim(s, "0123456789") == "" {
 			continue
 		}
@@ -532,28 +532,6 @@ func (rd *reader) name(command string) string {
 	}
 	rd.used[name] = true
 	return name
-}
-
-// sanitizeName lowercases s and turns every run of other characters than a-z and 0-9 into one
-// '-', as `arbiter add` does; "" when nothing is left.
-func sanitizeName(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	name := b.String()
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	return strings.TrimRight(name, "-")
 }
 
 // withSuffix is name-N, shortened so that it stays a valid name.

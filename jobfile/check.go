@@ -1,6 +1,8 @@
 package jobfile
 
 import (
+	"github.com/arbiterd/arbiter/internal/tomlhint"
+
 	"errors"
 	"fmt"
 	"maps"
@@ -72,7 +74,7 @@ func (c *checker) document(root *node) []Job {
 		c.errorf(jobsNode.keyPos, nil, "jobs: use one [jobs.NAME] table per job, not [[jobs]]")
 		return nil
 	case !jobsNode.isTable():
-		c.errorf(jobsNode.pos, nil, "jobs: expected a table of jobs, got %s", kindText(jobsNode.kind))
+		c.errorf(jobsNode.pos, nil, "jobs: expected a table of jobs, got %s", tomlhint.Kind(jobsNode.kind))
 		return nil
 	case len(jobsNode.keys) == 0:
 		c.errorf(jobsNode.keyPos, nil, "no jobs: define each job in a [jobs.NAME] table")
@@ -96,7 +98,7 @@ func (c *checker) job(name string, t *node) (Job, bool) {
 		return Job{}, false
 	}
 	if !t.isTable() {
-		c.errorf(t.pos, nil, "jobs.%s: expected a table of the job's settings, got %s", name, kindText(t.kind))
+		c.errorf(t.pos, nil, "jobs.%s: expected a table of the job's settings, got %s", name, tomlhint.Kind(t.kind))
 		return Job{}, false
 	}
 	j := Job{Spec: api.JobSpec{Name: name, Source: c.file}, Source: c.file, Pos: t.keyPos, Values: map[string]Pos{}}
@@ -136,7 +138,7 @@ func (c *checker) job(name string, t *node) (Job, bool) {
 			c.retries(v, s)
 		case "paused":
 			if v.kind != unstable.Bool {
-				c.keyErrorf("paused", v.pos, nil, "paused: expected true or false, got %s", kindText(v.kind))
+				c.keyErrorf("paused", v.pos, nil, "paused: expected true or false, got %s", tomlhint.Kind(v.kind))
 				continue
 			}
 			s.Paused = v.data == "true"
@@ -167,7 +169,7 @@ func (c *checker) unknownKey(at Pos, key string, known []string) {
 
 func (c *checker) str(key string, v *node, dst *string) bool {
 	if v.kind != unstable.String {
-		c.keyErrorf(key, v.pos, nil, "%s: expected a string, got %s", key, kindText(v.kind))
+		c.keyErrorf(key, v.pos, nil, "%s: expected a string, got %s", key, tomlhint.Kind(v.kind))
 		return false
 	}
 	*dst = v.data
@@ -176,7 +178,7 @@ func (c *checker) str(key string, v *node, dst *string) bool {
 
 func (c *checker) duration(key string, v *node, dst *string) {
 	if v.kind != unstable.String {
-		c.keyErrorf(key, v.pos, nil, "%s: expected a duration string such as \"30s\" or \"1h30m\", got %s", key, kindText(v.kind))
+		c.keyErrorf(key, v.pos, nil, "%s: expected a duration string such as \"30s\" or \"1h30m\", got %s", key, tomlhint.Kind(v.kind))
 		return
 	}
 	*dst = v.data
@@ -188,14 +190,14 @@ func (c *checker) command(v *node, s *api.JobSpec) {
 		return
 	}
 	if v.kind != unstable.Array {
-		c.keyErrorf("command", v.pos, nil, "command: expected an array of strings, got %s", kindText(v.kind))
+		c.keyErrorf("command", v.pos, nil, "command: expected an array of strings, got %s", tomlhint.Kind(v.kind))
 		return
 	}
 	argv := make([]string, 0, len(v.elems))
 	ok := true
 	for i, e := range v.elems {
 		if e.kind != unstable.String {
-			c.keyErrorf("command", e.pos, nil, "command[%d]: expected a string, got %s", i, kindText(e.kind))
+			c.keyErrorf("command", e.pos, nil, "command[%d]: expected a string, got %s", i, tomlhint.Kind(e.kind))
 			ok = false
 			continue
 		}
@@ -208,14 +210,14 @@ func (c *checker) command(v *node, s *api.JobSpec) {
 
 func (c *checker) env(v *node, j *Job) {
 	if !v.isTable() {
-		c.keyErrorf("env", v.pos, nil, `env: expected a table such as { NAME = "value" }, got %s`, kindText(v.kind))
+		c.keyErrorf("env", v.pos, nil, `env: expected a table such as { NAME = "value" }, got %s`, tomlhint.Kind(v.kind))
 		return
 	}
 	env := make(map[string]string, len(v.keys))
 	for _, k := range v.keys {
 		e := v.kids[k]
 		if e.kind != unstable.String {
-			c.keyErrorf("env."+k, e.pos, nil, "env.%s: expected a string, got %s", k, kindText(e.kind))
+			c.keyErrorf("env."+k, e.pos, nil, "env.%s: expected a string, got %s", k, tomlhint.Kind(e.kind))
 			continue
 		}
 		env[k] = e.data
@@ -226,7 +228,7 @@ func (c *checker) env(v *node, j *Job) {
 
 func (c *checker) retries(v *node, s *api.JobSpec) {
 	if v.kind != unstable.Integer {
-		c.keyErrorf("retries", v.pos, nil, "retries: expected an integer, got %s", kindText(v.kind))
+		c.keyErrorf("retries", v.pos, nil, "retries: expected an integer, got %s", tomlhint.Kind(v.kind))
 		return
 	}
 	n, err := strconv.ParseInt(v.data, 0, 64)
@@ -344,30 +346,4 @@ func (c *checker) validate(j *Job, t *node, mistyped bool) {
 		}
 		report(t.keyPos, err)
 	}
-}
-
-func kindText(k unstable.Kind) string {
-	switch k {
-	case unstable.String:
-		return "a string"
-	case unstable.Integer:
-		return "an integer"
-	case unstable.Float:
-		return "a float"
-	case unstable.Bool:
-		return "a boolean"
-	case unstable.Array:
-		return "an array"
-	case unstable.Table, unstable.InlineTable:
-		return "a table"
-	case unstable.ArrayTable:
-		return "an array of tables"
-	case unstable.LocalDate:
-		return "a date"
-	case unstable.LocalTime:
-		return "a time"
-	case unstable.LocalDateTime, unstable.DateTime:
-		return "a date-time"
-	}
-	return k.String()
 }

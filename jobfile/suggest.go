@@ -3,7 +3,7 @@ package jobfile
 import (
 	"strings"
 
-	"github.com/arbiterd/arbiter/internal/typo"
+	"github.com/arbiterd/arbiter/internal/tomlhint"
 )
 
 // suggest returns the known key closest to key, or "" when none is close enough to be what
@@ -15,7 +15,7 @@ func suggest(key string, known []string) string {
 	}
 	best, bestDist := "", 0
 	for _, k := range known {
-		d := typo.Distance(lower, k)
+		d := tomlhint.Distance(lower, k)
 		if best == "" || d < bestDist {
 			best, bestDist = k, d
 		}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/arbiterd/arbiter/internal/tomlhint"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -166,7 +168,7 @@ func (fp *fileParser) assign(parts []keyPart, v *unstable.Node, at Source) {
 		fp.nested(parts[1])
 	case len(parts) == 1: // daemon = { ... }
 		if v.Kind != unstable.InlineTable {
-			fp.errorf(at, "daemon", "daemon: expected a table of settings, got %s", kindText(v.Kind))
+			fp.errorf(at, "daemon", "daemon: expected a table of settings, got %s", tomlhint.Kind(v.Kind))
 			return
 		}
 		children := v.Children()
@@ -181,7 +183,7 @@ func (fp *fileParser) assign(parts []keyPart, v *unstable.Node, at Source) {
 			fp.unknown(k, Keys)
 			return
 		}
-		val := value{kind: kindText(v.Kind), str: string(v.Data)}
+		val := value{kind: tomlhint.Kind(v.Kind), str: string(v.Data)}
 		if v.Kind == unstable.Integer {
 			n, err := strconv.ParseInt(val.str, 0, 64)
 			if err != nil {
@@ -215,30 +217,4 @@ func (fp *fileParser) valueStart(lastKey *unstable.Node) Source {
 		i++
 	}
 	return fp.pos(uint32(i))
-}
-
-func kindText(k unstable.Kind) string {
-	switch k {
-	case unstable.String:
-		return kindString
-	case unstable.Integer:
-		return kindInteger
-	case unstable.Float:
-		return "a float"
-	case unstable.Bool:
-		return "a boolean"
-	case unstable.Array:
-		return "an array"
-	case unstable.Table, unstable.InlineTable:
-		return "a table"
-	case unstable.ArrayTable:
-		return "an array of tables"
-	case unstable.LocalDate:
-		return "a date"
-	case unstable.LocalTime:
-		return "a time"
-	case unstable.LocalDateTime, unstable.DateTime:
-		return "a date-time"
-	}
-	return k.String()
 }

@@ -1,7 +1,7 @@
 package config
 
 import (
-	"github.com/arbiterd/arbiter/internal/typo"
+	"github.com/arbiterd/arbiter/internal/tomlhint"
 
 	"slices"
 	"strings"
@@ -27,7 +27,7 @@ func suggest(key string, known []string) string {
 	}
 	best, bestDist := "", 0
 	for _, k := range known {
-		if d := typo.Distance(lower, k); best == "" || d < bestDist {
+		if d := tomlhint.Distance(lower, k); best == "" || d < bestDist {
 			best, bestDist = k, d
 		}
 	}

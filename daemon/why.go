@@ -216,7 +216,7 @@ func (d *Daemon) pausedAt(ctx context.Context, job string, t time.Time) (paused 
 				}
 			case e.Kind == "job.paused":
 				paused, since, until = true, e.At, time.Time{}
-			case e.Kind == "job.resumed", e.Kind == "job.created":
+			case e.Kind == "job.resumed", e.Kind == "job.created": // a paused creation logs job.paused next
 				paused = false
 			}
 		}

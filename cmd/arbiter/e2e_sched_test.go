@@ -394,6 +394,13 @@ func TestE2EWhyExplainsFires(t *testing.T) {
 	if why.Fire == nil || !why.Fire.Equal(skipped.ScheduledAt) || len(why.Runs) != 1 || why.Runs[0].ID != skipped.ID {
 		t.Errorf("why -o json = %+v", why)
 	}
+	// A job added paused: its past fires are explained by the pause too.
+	d.mustArbiter("add", "--name", "born-paused", "--paused", "--cron", "* * * * * *", "--", "true")
+	addedAt := time.Now()
+	eventually(t, 10*time.Second, "two seconds to pass", func() bool { return time.Since(addedAt) > 2*time.Second })
+	if r := d.mustArbiter("why", "born-paused", "--at", addedAt.Add(time.Second).UTC().Format(time.RFC3339)); !strings.Contains(r.stdout, "paused") {
+		t.Errorf("why of a job created paused:\n%s", r.stdout)
+	}
 	if r := d.arbiter("why", "nope"); r.code != 1 {
 		t.Errorf("why of an unknown job: %s", r)
 	}

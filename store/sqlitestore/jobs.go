@@ -97,12 +97,23 @@ func createJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, ac
 	if err != nil {
 		return arbiter.Job{}, err
 	}
-	return job, event(ctx, tx, now, "job.created", job.Name, 0, actor, job.Schedule)
+	if err := event(ctx, tx, now, "job.created", job.Name, 0, actor, job.Schedule); err != nil {
+		return arbiter.Job{}, err
+	}
+	if job.Paused {
+		// The log says when a job was paused, so that `arbiter why` can tell: this one from birth.
+		return job, event(ctx, tx, now, "job.paused", job.Name, 0, actor, "created paused")
+	}
+	return job, nil
 }
 
 func updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
 	args, err := jobArgs(j)
 	if err != nil {
+		return arbiter.Job{}, err
+	}
+	var wasPaused bool
+	if err := tx.QueryRowContext(ctx, `SELECT paused FROM jobs WHERE name = ?`, j.Name).Scan(&wasPaused); err != nil {
 		return arbiter.Job{}, err
 	}
 	args = append(args, ns(now), j.Name)
@@ -116,7 +127,17 @@ func updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, ac
 	if err != nil {
 		return arbiter.Job{}, err
 	}
-	return job, event(ctx, tx, now, "job.updated", job.Name, 0, actor, job.Schedule)
+	if err := event(ctx, tx, now, "job.updated", job.Name, 0, actor, job.Schedule); err != nil {
+		return arbiter.Job{}, err
+	}
+	if job.Paused != wasPaused { // a pause or resume through an update (an apply) is one too
+		kind := "job.resumed"
+		if job.Paused {
+			kind = "job.paused"
+		}
+		return job, event(ctx, tx, now, kind, job.Name, 0, actor, "")
+	}
+	return job, nil
 }
 
 func deleteJob(ctx context.Context, tx *sql.Tx, name string, now time.Time, actor string) error {

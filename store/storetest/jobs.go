@@ -325,3 +325,28 @@ func testDrift(t *testing.T, s store.Store) {
 		t.Fatalf("update = %+v, %v; want drift cleared", got, err)
 	}
 }
+
+// A job's pauses are all in the event log, however they happened: created paused, paused, or
+// paused or resumed by an update.
+func testPauseEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := newJob("sleepy")
+	j.Paused = true
+	j = createJob(t, s, j)
+	j.Paused = false
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: j, Now: at(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: j, Now: at(2)}); err != nil { // no change of pause
+		t.Fatal(err)
+	}
+	events, err := s.ListEvents(ctx, store.EventListParams{Job: "sleepy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	wantEqual(t, "events", kinds, []string{"job.created", "job.paused", "job.updated", "job.resumed", "job.updated"})
+}

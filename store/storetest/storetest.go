@@ -36,6 +36,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Jobs/DeleteKeepsRuns", testDeleteJobKeepsRuns},
 		{"Jobs/Apply", testApplyJobs},
 		{"Jobs/Drift", testDrift},
+		{"Jobs/PauseEvents", testPauseEvents},
 
 		{"Runs/InsertFire", testInsertFire},
 		{"Runs/InsertFireConcurrent", testInsertFireConcurrent},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
@@ -59,7 +60,7 @@ func (d *Daemon) secretValues(ctx context.Context, job arbiter.Job, runID int64)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		name, ok := cutSecretRef(job.Env[k])
+		name, ok := strings.CutPrefix(job.Env[k], arbiter.SecretRefPrefix)
 		if !ok {
 			continue
 		}
@@ -82,13 +83,6 @@ func (d *Daemon) secretValues(ctx context.Context, job arbiter.Job, runID int64)
 		values = append(values, value)
 	}
 	return env, values, nil
-}
-
-func cutSecretRef(v string) (string, bool) {
-	if len(v) > len(arbiter.SecretRefPrefix) && v[:len(arbiter.SecretRefPrefix)] == arbiter.SecretRefPrefix {
-		return v[len(arbiter.SecretRefPrefix):], true
-	}
-	return "", false
 }
 
 // secretUsers maps each secret name to the jobs that reference it.

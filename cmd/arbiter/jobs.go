@@ -407,35 +407,21 @@ func (a *app) rmCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) pauseCmd() *cobra.Command {
-	var force *bool
-	cmd := &cobra.Command{
-		Use:               "pause JOB",
-		Short:             "Stop a job from firing until it is resumed",
-		Args:              argsNamed(1, "JOB"),
-		ValidArgsFunction: a.completeJobs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			job, err := c.PauseJob(cmd.Context(), args[0], *force)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "paused job %s\n", job.Name)
-			return nil
-		},
-	}
-	force = forceFlag(cmd)
-	return cmd
-}
+func (a *app) pauseCmd() *cobra.Command  { return a.setPausedCmd(true) }
+func (a *app) resumeCmd() *cobra.Command { return a.setPausedCmd(false) }
 
-func (a *app) resumeCmd() *cobra.Command {
+// setPausedCmd is `pause` or `resume`.
+func (a *app) setPausedCmd(pause bool) *cobra.Command {
+	use, short := "resume JOB", "Let a paused job fire again"
+	set := (*client.Client).ResumeJob
+	if pause {
+		use, short = "pause JOB", "Stop a job from firing until it is resumed"
+		set = (*client.Client).PauseJob
+	}
 	var force *bool
 	cmd := &cobra.Command{
-		Use:               "resume JOB",
-		Short:             "Let a paused job fire again",
+		Use:               use,
+		Short:             short,
 		Args:              argsNamed(1, "JOB"),
 		ValidArgsFunction: a.completeJobs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -443,11 +429,15 @@ func (a *app) resumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			job, err := c.ResumeJob(cmd.Context(), args[0], *force)
+			job, err := set(c, cmd.Context(), args[0], *force)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "resumed job %s (%s)\n", job.Name, nextRunText(job, time.Now()))
+			if pause {
+				fmt.Fprintf(a.out, "paused job %s\n", job.Name)
+			} else {
+				fmt.Fprintf(a.out, "resumed job %s (%s)\n", job.Name, nextRunText(job, time.Now()))
+			}
 			return nil
 		},
 	}

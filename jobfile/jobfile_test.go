@@ -2,12 +2,15 @@ package jobfile
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/arbiterd/arbiter/api"
 )
@@ -364,5 +367,40 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(key, jobKeys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// The builder's line index places every offset where the parser's own Shape does.
+func TestPosMatchesParser(t *testing.T) {
+	t.Parallel()
+	data := []byte("# c\n\n[jobs.a]\nschedule = \"@daily\"\r\ncommand = [\"x\",\n  \"y\"]\n\n\n[jobs.b]")
+	p := &unstable.Parser{}
+	p.Reset(data)
+	b := newBuilder(p, data)
+	for off := range len(data) + 1 {
+		want := p.Shape(unstable.Range{Offset: uint32(off)}).Start
+		if got := b.pos(uint32(off)); got != (Pos{want.Line, want.Column}) {
+			t.Fatalf("offset %d: pos = %v, parser says %d:%d", off, got, want.Line, want.Column)
+		}
+	}
+}
+
+// Parsing grows with the number of jobs in a file: go test -bench Parse ./jobfile/
+func BenchmarkParse(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		var doc strings.Builder
+		for i := range n {
+			fmt.Fprintf(&doc, "[jobs.job-%05d]\nschedule = \"%d 3 * * *\"\ncommand = [\"/usr/bin/backup\", \"--fast\"]\n\n", i, i%60)
+		}
+		data := []byte(doc.String())
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				jobs, errs := Parse("many.toml", data)
+				if len(errs) > 0 || len(jobs) != n {
+					b.Fatalf("%d jobs, errors %v", len(jobs), errs)
+				}
+			}
+		})
 	}
 }

@@ -341,53 +341,69 @@ func (d *Daemon) runMarker(id int64) string {
 // fire materializes one due fire. The store's unique (job, fire time) key makes a second
 // materialization of the same fire a no-op, across restarts too.
 func (d *Daemon) fire(ctx context.Context, f dueFire) {
-	job := f.job
 	p := store.FireInsertParams{
-		Job:         job.Name,
+		Job:         f.job,
 		ScheduledAt: f.at,
 		Trigger:     f.trigger,
 		State:       arbiter.StateQueued,
 		Now:         d.clock.Now(),
 	}
-	var replace []int64
-	switch {
-	case f.missed > 0:
+	var (
+		job     arbiter.Job
+		replace []int64
+	)
+	if f.missed > 0 {
 		p.Trigger, p.State = arbiter.TriggerSchedule, arbiter.StateMissed
 		p.MissedCount, p.MissedUntil = f.missed, f.until
 		p.Reason = missedReason(f)
-	case job.Overlap == arbiter.OverlapSkip:
-		if prev, started, ok := d.runs.activeRunOf(job.Name); ok {
-			p.State = arbiter.StateSkipped
-			p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, activeState(started))
+	} else {
+		// The scheduler keeps only what planning needs; the run needs the whole job.
+		var err error
+		if job, err = d.store.GetJob(ctx, f.job); err != nil {
+			d.logFireError(f, err)
+			return
 		}
-	case job.Overlap == arbiter.OverlapQueue:
-		if waiting, ok := d.runs.waitingRunOf(job.Name); ok {
-			p.State = arbiter.StateSkipped
-			p.Reason = fmt.Sprintf("skipped: coalesced into run %d, already waiting for its turn", waiting)
+		switch job.Overlap {
+		case arbiter.OverlapSkip:
+			if prev, started, ok := d.runs.activeRunOf(job.Name); ok {
+				p.State = arbiter.StateSkipped
+				p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, activeState(started))
+			}
+		case arbiter.OverlapQueue:
+			if waiting, ok := d.runs.waitingRunOf(job.Name); ok {
+				p.State = arbiter.StateSkipped
+				p.Reason = fmt.Sprintf("skipped: coalesced into run %d, already waiting for its turn", waiting)
+			}
+		case arbiter.OverlapReplace:
+			replace = d.runs.activeRunsOf(job.Name)
 		}
-	case job.Overlap == arbiter.OverlapReplace:
-		replace = d.runs.activeRunsOf(job.Name)
-	}
-	if p.State == arbiter.StateQueued && job.Jitter > 0 {
-		p.Jitter = rand.N(job.Jitter)
-		p.NotBefore = f.at.Add(p.Jitter)
+		if p.State == arbiter.StateQueued && job.Jitter > 0 {
+			p.Jitter = rand.N(job.Jitter)
+			p.NotBefore = f.at.Add(p.Jitter)
+		}
 	}
 	run, inserted, err := d.store.InsertFire(ctx, p)
 	switch {
-	case errors.Is(err, arbiter.ErrNotFound):
-		d.log.Debug("job deleted as it fired", "job", job.Name, "at", f.at)
 	case err != nil:
-		d.log.Error("record fire", "job", job.Name, "at", f.at, "err", err)
+		d.logFireError(f, err)
 	case !inserted:
-		d.log.Debug("fire already recorded", "job", job.Name, "at", f.at, "run", run.ID)
+		d.log.Debug("fire already recorded", "job", f.job, "at", f.at, "run", run.ID)
 	case run.State == arbiter.StateMissed:
-		d.log.Warn("fires missed", "job", job.Name, "count", f.missed, "from", f.at, "until", f.until, "cause", f.cause)
+		d.log.Warn("fires missed", "job", f.job, "count", f.missed, "from", f.at, "until", f.until, "cause", f.cause)
 	case run.State == arbiter.StateQueued:
 		for _, id := range replace {
 			d.runs.cancelWith(id, &replacedError{by: run.ID})
 		}
 		d.runs.dispatch(run, job)
 	}
+}
+
+func (d *Daemon) logFireError(f dueFire, err error) {
+	if errors.Is(err, arbiter.ErrNotFound) {
+		d.log.Debug("job deleted as it fired", "job", f.job, "at", f.at)
+		return
+	}
+	d.log.Error("record fire", "job", f.job, "at", f.at, "err", err)
 }
 
 // activeState names the state of an active run: started or not.
@@ -399,14 +415,17 @@ func activeState(started bool) string {
 }
 
 func missedReason(f dueFire) string {
-	loc, _ := arbiter.LoadZone(f.job.Timezone)
+	loc := f.loc
+	if loc == nil {
+		loc = time.UTC
+	}
 	what := "the fire at " + f.at.In(loc).Format(time.RFC3339)
 	if f.missed > 1 {
 		what = fmt.Sprintf("%d fires from %s to %s", f.missed, f.at.In(loc).Format(time.RFC3339), f.until.In(loc).Format(time.RFC3339))
 	}
 	window := "catch-up is off for this job"
-	if f.job.Catchup > 0 {
-		window = "older than the catch-up window of " + f.job.Catchup.String()
+	if f.catchup > 0 {
+		window = "older than the catch-up window of " + f.catchup.String()
 	}
 	return fmt.Sprintf("missed %s: %s (%s)", what, f.cause, window)
 }

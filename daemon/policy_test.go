@@ -95,7 +95,7 @@ func (h *policyHarness) addJob(j arbiter.Job) arbiter.Job {
 
 // fire materializes the job's fire at t0 + offset, as the scheduler would.
 func (h *policyHarness) fire(j arbiter.Job, offset time.Duration) {
-	h.d.fire(context.Background(), dueFire{job: j, at: t0.Add(offset), trigger: arbiter.TriggerSchedule})
+	h.d.fire(context.Background(), dueFire{job: j.Name, loc: time.UTC, catchup: j.Catchup, at: t0.Add(offset), trigger: arbiter.TriggerSchedule})
 }
 
 // nextStarted waits for the runner to start a process.
@@ -276,7 +276,7 @@ func TestPolicyMissedRecord(t *testing.T) {
 	h := newPolicyHarness(t)
 	j := withCatchup(job("gap", "*/10 * * * *"), 5*time.Minute)
 	j = h.addJob(j)
-	h.d.fire(context.Background(), dueFire{job: j, at: t0, missed: 3, until: t0.Add(20 * time.Minute), cause: "the daemon was not running"})
+	h.d.fire(context.Background(), dueFire{job: j.Name, loc: time.UTC, catchup: j.Catchup, at: t0, missed: 3, until: t0.Add(20 * time.Minute), cause: "the daemon was not running"})
 	h.noneStarted()
 	got := h.runs("gap")
 	if len(got) != 1 || !strings.HasPrefix(got[0], "1 missed: missed 3 fires from 2026-11-22T10:00:00Z to 2026-11-22T10:20:00Z: the daemon was not running (older than the catch-up window of 5m0s)") {

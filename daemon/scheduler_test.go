@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,11 +37,11 @@ func describe(fs []dueFire) []string {
 		at := f.at.UTC().Format(time.TimeOnly)
 		switch {
 		case f.missed > 0:
-			out[i] = fmt.Sprintf("%s missed %d %s-%s", f.job.Name, f.missed, at, f.until.UTC().Format(time.TimeOnly))
+			out[i] = fmt.Sprintf("%s missed %d %s-%s", f.job, f.missed, at, f.until.UTC().Format(time.TimeOnly))
 		case f.trigger == arbiter.TriggerCatchup:
-			out[i] = fmt.Sprintf("%s catchup@%s", f.job.Name, at)
+			out[i] = fmt.Sprintf("%s catchup@%s", f.job, at)
 		default:
-			out[i] = fmt.Sprintf("%s@%s", f.job.Name, at)
+			out[i] = fmt.Sprintf("%s@%s", f.job, at)
 		}
 	}
 	return out
@@ -336,5 +338,37 @@ func TestSchedulerRunFiresOnTheRealClock(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no fire within 10s")
 		}
+	}
+}
+
+// fireAll keeps each job's fires in order and lets different jobs' fires proceed side by side.
+func TestSchedulerFireAll(t *testing.T) {
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		fired = map[string][]string{}
+	)
+	bFired := make(chan struct{})
+	s := testScheduler(clock.NewFake(t0), func(_ context.Context, f dueFire) {
+		if f.job == "a" && f.at.Equal(t0) {
+			select { // a sequential fireAll would never get to b
+			case <-bFired:
+			case <-time.After(10 * time.Second):
+				t.Error("b did not fire while a's first fire was in progress")
+			}
+		}
+		mu.Lock()
+		fired[f.job] = append(fired[f.job], f.at.Format(time.TimeOnly))
+		mu.Unlock()
+		if f.job == "b" {
+			close(bFired)
+		}
+	})
+	s.fireAll(t.Context(), []dueFire{
+		{job: "a", at: t0}, {job: "b", at: t0}, {job: "a", at: t0.Add(time.Minute)},
+	})
+	want := map[string][]string{"a": {"10:00:00", "10:01:00"}, "b": {"10:00:00"}}
+	if !reflect.DeepEqual(fired, want) {
+		t.Errorf("fired = %v, want %v", fired, want)
 	}
 }

@@ -339,8 +339,12 @@ type scanner interface{ Scan(dest ...any) error }
 
 // collect scans every row with scan, then closes rows.
 func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	return collectInto(nil, rows, scan)
+}
+
+// collectInto is collect appending to out.
+func collectInto[T any](out []T, rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {

@@ -44,10 +44,11 @@ type tree struct {
 
 	escaped map[procKey]target
 	checked map[procKey]bool // read, and without the marker
+	procs   *procTable
 }
 
-func newTree(pgid, self int, marker string) *tree {
-	t := &tree{pgid: pgid, self: self, escaped: make(map[procKey]target), checked: make(map[procKey]bool)}
+func newTree(procs *procTable, pgid, self int, marker string) *tree {
+	t := &tree{pgid: pgid, self: self, escaped: make(map[procKey]target), checked: make(map[procKey]bool), procs: procs}
 	if marker != "" {
 		t.marker = []byte(marker)
 	}
@@ -58,7 +59,7 @@ func newTree(pgid, self int, marker string) *tree {
 // SIGTERM, every escapee still hangs below the run's processes, even without a subreaper.
 func (t *tree) signal(sig unix.Signal) (escaped int) {
 	t.sig = sig
-	if procs, err := readProcs(); err == nil {
+	if procs, err := t.procs.read(); err == nil {
 		t.discover(procs)
 	}
 	// ESRCH cannot happen while the leader is unreaped; any other error is ours (EPERM after a
@@ -78,7 +79,7 @@ func (t *tree) signal(sig unix.Signal) (escaped int) {
 // dead, waiting for their parent to reap them. When /proc cannot be read it answers true, so
 // the tree gets the full SIGTERM-grace-SIGKILL treatment rather than none.
 func (t *tree) alive() bool {
-	procs, err := readProcs()
+	procs, err := t.procs.read()
 	if err != nil {
 		return true
 	}

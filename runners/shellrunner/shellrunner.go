@@ -59,6 +59,7 @@ type Options struct {
 type Runner struct {
 	log    *slog.Logger
 	reaper *reaper.Reaper
+	procs  *procTable
 }
 
 var _ runners.Runner = (*Runner)(nil)
@@ -69,7 +70,7 @@ func New(opts Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{log: log, reaper: opts.Reaper}
+	return &Runner{log: log, reaper: opts.Reaper, procs: newProcTable()}
 }
 
 // Run starts req.Job.Argv() with the job's directory and environment, stdin from /dev/null and
@@ -149,7 +150,7 @@ func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, 
 		marker = runners.MarkerEnv + "=" + id
 	}
 	grace := cmp.Or(req.KillGrace, arbiter.DefaultKillGrace)
-	stopTree(ctx, log, newTree(pid, os.Getpid(), marker), l.exited, grace)
+	stopTree(ctx, log, newTree(r.procs, pid, os.Getpid(), marker), l.exited, grace)
 	err = cmd.Wait() // reaps the leader; only now may its pid, the group's name, be reused
 	if cmd.ProcessState == nil {
 		log.Error("reap process", "err", err)

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -65,6 +68,13 @@ a second one cancels them at once.`,
 			if err != nil {
 				return err
 			}
+			if path, _ := cmd.Flags().GetString("cpu-profile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runDaemon(cmd.Context(), cfg, a.err)
 		},
 	}
@@ -81,6 +91,9 @@ a second one cancels them at once.`,
 	fl.String("key-file", "", "the secrets master key (default $CREDENTIALS_DIRECTORY/arbiter.key, else secret.key in the data dir)")
 	fl.Int("max-running", d.MaxRunning, "runs executing at once; later ones wait, queued")
 	fl.Int64("output-cap", d.OutputCap, "bytes of output kept per run: the first and last halves, with a marker where the middle was dropped")
+	// For BENCHMARKS.md and for reports of a slow daemon: `go tool pprof FILE` reads it.
+	fl.String("cpu-profile", "", "write a CPU profile of the daemon's whole life to this file")
+	_ = fl.MarkHidden("cpu-profile")
 	_ = cmd.MarkFlagDirname("jobs")
 	_ = cmd.RegisterFlagCompletionFunc("log-level",
 		cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
@@ -160,4 +173,20 @@ func runDaemon(ctx context.Context, cfg daemonConfig, stderr io.Writer) error {
 		Commit:        cfg.Commit,
 		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})),
 	})
+}
+
+// startCPUProfile profiles the process into path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

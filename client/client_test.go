@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -293,5 +294,46 @@ func TestBrokenConnection(t *testing.T) {
 	_, err := c.Status(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "GET /v1/status: ") || strings.Contains(err.Error(), "http://arbiter") {
 		t.Errorf("err = %v, want it to name the route and not the placeholder host", err)
+	}
+}
+
+func TestEachJobJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		body    string
+		want    []string
+		wantErr string
+	}{
+		{name: "jobs in order", body: `{"jobs": [` + "\n" + `{"name":"a"},` + "\n" + `{"name":"b"}]}`, want: []string{`{"name":"a"}`, `{"name":"b"}`}},
+		{name: "no jobs", body: `{"jobs": []}`},
+		{name: "another shape", body: `{"items": []}`, wantErr: `got items where jobs belongs`},
+		{name: "cut short", body: `{"jobs": [{"name":"a"},`, wantErr: "decode answer of GET /v1/jobs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tt.body)
+			}))
+			var got []string
+			err := c.EachJobJSON(t.Context(), func(raw json.RawMessage) error {
+				got = append(got, string(raw))
+				return nil
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("jobs = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

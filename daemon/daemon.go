@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -177,6 +178,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := d.recover(ctx); err != nil {
 		return err
 	}
+	// Loading every job leaves garbage several times the size of what the scheduler keeps
+	// (with 100,000 jobs, about 70 MB against 30 MB). Collect it and hand the pages back now,
+	// once, rather than let the resident size of a daemon that then sits idle for hours keep
+	// the start-up peak: the runtime's background scavenger returns memory only gradually.
+	debug.FreeOSMemory()
 
 	ln, err := listenSocket(cfg.Socket, cfg.SocketGroup)
 	if err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -290,17 +291,20 @@ func (d *Daemon) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "2>&1" in a shell command stays readable
 	bw.WriteString(`{"jobs": [`)
 	for i, j := range jobs {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
 		bw.WriteString("\n  ")
-		b, err := json.Marshal(d.jobView(j, last))
-		if err != nil {
+		buf.Reset()
+		if err := enc.Encode(d.jobView(j, last)); err != nil {
 			return fmt.Errorf("list jobs: %w", err) // not expected: api.Job always marshals
 		}
-		bw.Write(b)
+		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		jobs[i] = arbiter.Job{} // written: the collector may take it
 	}
 	bw.WriteString("\n]}\n")

@@ -399,3 +399,17 @@ func TestCompleteJobNames(t *testing.T) {
 		t.Errorf("exit %d, completions %q", code, stdout)
 	}
 }
+
+func TestUnescapeHTML(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		`"a \u0026\u0026 b 2\u003e\u00261 \u003cx\u003E"`: `"a && b 2>&1 <x>"`,
+		`"kept: \\u0026 \" \n \u00e9"`:                    `"kept: \\u0026 \" \n \u00e9"`,
+		`"ends in \\"`:                                    `"ends in \\"`,
+	}
+	for in, want := range tests {
+		if got := string(unescapeHTML([]byte(in))); got != want {
+			t.Errorf("unescapeHTML(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -168,6 +168,42 @@ func (r *Reaper) Own(start func() (pid int, err error)) (release func(), err err
 	}, nil
 }
 
+// Adopted reports whether the process has a child it did not start through Own: an orphan it
+// adopted as subreaper, the top of what some process tree left running when its own top exited.
+// Without one, a run whose main process has exited left nothing running anywhere: every
+// process below that main process was adopted by the daemon when the main process exited, and
+// no longer hangs below anything else. That makes one small read enough where a scan of the
+// whole process table would otherwise be needed. It answers true when it cannot tell: a nil
+// or stopped reaper, or a kernel without the children list.
+func (r *Reaper) Adopted() bool {
+	if r == nil || !r.listTask {
+		return true
+	}
+	select {
+	case <-r.stop: // no longer a subreaper: orphans go to init, out of sight
+		return true
+	default:
+	}
+	// The write lock waits out a fork under way, whose child exists before it is owned.
+	r.pass.Lock()
+	defer r.pass.Unlock()
+	// The kernel gives orphans to the subreaper's first live thread: the main thread, which
+	// in a Go program lives as long as the process.
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(r.self) + "/children")
+	if err != nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range bytes.Fields(b) {
+		pid, err := strconv.Atoi(string(f))
+		if err != nil || r.owned[pid] == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Reaper) own(start func() (int, error)) (int, error) {
 	r.pass.RLock()
 	defer r.pass.RUnlock()

@@ -234,3 +234,53 @@ func stateString(ps *os.ProcessState) string {
 	}
 	return "exit status " + strconv.Itoa(ps.ExitCode())
 }
+
+// Adopted tells an owned child from an orphan the reaper adopted.
+func TestAdopted(t *testing.T) {
+	r := start(t, Options{Interval: time.Hour})
+	if r.Adopted() {
+		t.Fatal("Adopted with no children at all")
+	}
+	// An owned child that leaves an orphan behind.
+	cmd := exec.Command("sh", "-c", `sleep 60 >/dev/null 2>&1 & echo $!`)
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	release, err := r.Own(func() (int, error) { return startCmd(cmd) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := strconv.Atoi(strings.TrimSpace(buf.String()))
+	if err != nil {
+		t.Fatalf("no pid in %q", buf.String())
+	}
+	if !r.Adopted() {
+		t.Errorf("Adopted = false while orphan %d lives", orphan)
+	}
+	// An owned child alone is no orphan.
+	owned := exec.Command("sleep", "60")
+	release, err = r.Own(func() (int, error) { return startCmd(owned) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		owned.Process.Kill()
+		owned.Wait()
+		release()
+	}()
+	if err := syscall.Kill(orphan, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	awaitVanished(t, orphan)
+	if r.Adopted() {
+		t.Error("Adopted = true with only an owned child left")
+	}
+	r.Stop()
+	if !r.Adopted() {
+		t.Error("a stopped reaper cannot tell, so Adopted must say true")
+	}
+}

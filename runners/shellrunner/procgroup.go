@@ -45,10 +45,13 @@ type tree struct {
 	escaped map[procKey]target
 	checked map[procKey]bool // read, and without the marker
 	procs   *procTable
+	// adopted says whether the daemon, as subreaper, holds an orphan it did not start (see
+	// reaper.Adopted); false means that once the leader has exited nothing of the tree is left.
+	adopted func() bool
 }
 
-func newTree(procs *procTable, pgid, self int, marker string) *tree {
-	t := &tree{pgid: pgid, self: self, escaped: make(map[procKey]target), checked: make(map[procKey]bool), procs: procs}
+func newTree(procs *procTable, adopted func() bool, pgid, self int, marker string) *tree {
+	t := &tree{pgid: pgid, self: self, escaped: make(map[procKey]target), checked: make(map[procKey]bool), procs: procs, adopted: adopted}
 	if marker != "" {
 		t.marker = []byte(marker)
 	}
@@ -79,6 +82,11 @@ func (t *tree) signal(sig unix.Signal) (escaped int) {
 // dead, waiting for their parent to reap them. When /proc cannot be read it answers true, so
 // the tree gets the full SIGTERM-grace-SIGKILL treatment rather than none.
 func (t *tree) alive() bool {
+	// Only called after the leader exited: whatever of the tree still runs was adopted by the
+	// daemon then. Most runs leave nothing, and this spares them a read of the process table.
+	if !t.adopted() {
+		return false
+	}
 	procs, err := t.procs.read()
 	if err != nil {
 		return true

@@ -150,7 +150,7 @@ func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, 
 		marker = runners.MarkerEnv + "=" + id
 	}
 	grace := cmp.Or(req.KillGrace, arbiter.DefaultKillGrace)
-	stopTree(ctx, log, newTree(r.procs, pid, os.Getpid(), marker), l.exited, grace)
+	stopTree(ctx, log, newTree(r.procs, r.reaper.Adopted, pid, os.Getpid(), marker), l.exited, grace)
 	err = cmd.Wait() // reaps the leader; only now may its pid, the group's name, be reused
 	if cmd.ProcessState == nil {
 		log.Error("reap process", "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
 )
 
@@ -35,7 +36,7 @@ func TestQuick(t *testing.T) {
 	// The scenarios run one after another: each would disturb the others' timing.
 
 	t.Run("dispatch", func(t *testing.T) {
-		rep, err := h.dispatch(ctx, cfg.dispatchN, cfg.seconds)
+		rep, err := h.dispatch(ctx, cfg.dispatchN, cfg.seconds, cfg.overlap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,6 +59,15 @@ func TestQuick(t *testing.T) {
 				if res.N <= 10 && fs.Missed > 0 {
 					t.Errorf("%s N=%d: %d of %d fires never started", side.name, res.N, fs.Missed, fs.Expected)
 				}
+				if fs.OnTime > fs.Started {
+					t.Errorf("%s N=%d: %d fires on time of %d started", side.name, res.N, fs.OnTime, fs.Started)
+				}
+			}
+			if res.Overlap == string(arbiter.OverlapAllow) && res.Account.RecordedNotStarted["skipped"] > 0 {
+				t.Errorf("N=%d: overlap allow, yet %d fires were skipped", res.N, res.Account.RecordedNotStarted["skipped"])
+			}
+			if res.N <= 10 && res.LeftQueued+res.LeftRunning > 0 {
+				t.Errorf("N=%d: counted with %d runs queued and %d running: the daemon never went idle", res.N, res.LeftQueued, res.LeftRunning)
 			}
 			if res.Baseline.Failed > 0 {
 				t.Errorf("N=%d: %d baseline processes failed", res.N, res.Baseline.Failed)
@@ -154,7 +164,8 @@ func TestReadStampsAndAccount(t *testing.T) {
 		return job + " " + at(sec) + " " + strconv.FormatInt(ns(sec, late), 10) + "\n"
 	}
 	lines := line("bench-0000", 0, 2*time.Millisecond) +
-		line("bench-0001", 0, 4*time.Millisecond) +
+		line("bench-0001", 0, 1500*time.Millisecond) + // started, but not on time
+		line("bench-0000", 0, 1200*time.Millisecond) + // a late duplicate of an on-time start
 		line("bench-0000", 1, 3*time.Millisecond) +
 		line("bench-0000", 1, 9*time.Millisecond) + // a duplicate
 		line("bench-0000", -1, time.Millisecond) + // before the window
@@ -169,11 +180,11 @@ func TestReadStampsAndAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs.Expected != 4 || fs.Started != 3 || fs.Missed != 1 || fs.Duplicated != 1 || fs.Foreign != 1 || fs.Early != 0 {
-		t.Errorf("readStamps = %+v, want 4 expected, 3 started, 1 missed, 1 duplicated, 1 foreign", fs)
+	if fs.Expected != 4 || fs.Started != 3 || fs.OnTime != 2 || fs.Missed != 1 || fs.Duplicated != 2 || fs.Foreign != 1 || fs.Early != 0 {
+		t.Errorf("readStamps = %+v, want 4 expected, 3 started, 2 on time, 1 missed, 2 duplicated, 1 foreign", fs)
 	}
-	if fs.Lateness.Max != dur(4*time.Millisecond) || fs.Earliest != dur(2*time.Millisecond) {
-		t.Errorf("lateness %+v, earliest %s; want max 4ms (first starts only), earliest 2ms", fs.Lateness, fmtDur(time.Duration(fs.Earliest)))
+	if fs.Lateness.Max != dur(1500*time.Millisecond) || fs.Earliest != dur(2*time.Millisecond) {
+		t.Errorf("lateness %+v, earliest %s; want max 1.5s (first starts only), earliest 2ms", fs.Lateness, fmtDur(time.Duration(fs.Earliest)))
 	}
 
 	tests := []struct {

@@ -15,17 +15,45 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
 	"github.com/arbiterd/arbiter/client"
 )
 
 // Dispatch: N jobs fire every second; how late does each fire's process start, and does every
 // fire start exactly once? The baseline is the least a scheduler can do: sleep to the second
-// and spawn the N processes.
+// and spawn the N processes, every fire whatever the previous one is doing.
+//
+// The arbiter jobs' overlap policy is -overlap. Its default, allow, is the like-for-like job:
+// like the baseline, it gives every fire its own run. With skip (arbiter's own default) a fire
+// whose previous run is still queued or running is recorded as skipped instead of started.
+
+// defaultOverlap is -overlap's default; see above.
+const defaultOverlap = arbiter.OverlapAllow
+
+// overlapNote says in the table what the policy used means for the comparison.
+func overlapNote(overlap string) string {
+	switch arbiter.Overlap(overlap) {
+	case arbiter.OverlapAllow:
+		return "every fire gets its own run, as the baseline spawns every fire"
+	case arbiter.OverlapSkip:
+		return "arbiter's default: a fire whose previous run is still queued or running is recorded as skipped, where the baseline spawns it"
+	case arbiter.OverlapQueue:
+		return "a fire whose previous run is still active waits for it, where the baseline spawns it at once"
+	case arbiter.OverlapReplace:
+		return "a fire whose previous run is still active cancels it, where the baseline lets both run"
+	}
+	return ""
+}
 
 // stragglers is how long after the window the harness waits before it looks at the records.
-// A start of one of the window's fires counts however late it comes, up to the daemon's stop.
+// A start of one of the window's fires counts however late it comes: the harness lets the
+// daemon finish what it queued (see drain) before counting.
 const stragglers = 3 * time.Second
+
+// onTime is how late a start may be and still count as on time: a start a second late or more
+// is at or past the job's next fire. The table's label says "<1 s".
+const onTime = time.Second
 
 // fireKey names one fire: a job and its scheduled second.
 type fireKey struct {
@@ -36,13 +64,14 @@ type fireKey struct {
 // fireStats are what a stamp file says about the fires of a window.
 type fireStats struct {
 	Expected   int     `json:"expected"`   // N × seconds
-	Started    int     `json:"started"`    // distinct fires that started
+	Started    int     `json:"started"`    // distinct fires that started, however late
+	OnTime     int     `json:"on_time"`    // fires whose first start was less than onTime late
 	Missed     int     `json:"missed"`     // expected − started
 	Duplicated int     `json:"duplicated"` // starts beyond the first of a fire
 	Early      int     `json:"early"`      // starts before their scheduled second
 	Foreign    int     `json:"foreign"`    // stamps of the window from jobs that are not expected
 	Failed     int     `json:"failed"`     // baseline only: processes that did not start or exit 0
-	Lateness   summary `json:"lateness"`   // start − scheduled, of each fire's first start
+	Lateness   summary `json:"lateness"`   // start − scheduled, of each started fire's first start
 	Earliest   dur     `json:"earliest"`   // the least lateness of any start (negative: early)
 
 	started map[fireKey]bool
@@ -63,6 +92,7 @@ type dispatchAccount struct {
 type dispatchResult struct {
 	N           int             `json:"n"`
 	Seconds     int             `json:"seconds"`
+	Overlap     string          `json:"overlap"` // the arbiter jobs' policy
 	WindowStart time.Time       `json:"window_start"`
 	Baseline    fireStats       `json:"baseline"`
 	Arbiter     fireStats       `json:"arbiter"`
@@ -74,16 +104,24 @@ type dispatchResult struct {
 	Startup         dur     `json:"arbiter_startup"`
 	P99Ratio        float64 `json:"p99_ratio"`     // p99(arbiter) / p99(baseline)
 	StartRatio      float64 `json:"started_ratio"` // started(arbiter) / started(baseline)
+	// Drain is how long the harness, once the window's fires were recorded and the jobs paused,
+	// waited for the daemon to have nothing queued or running; when it gave up, LeftQueued and
+	// LeftRunning are what was left when counting began.
+	Drain       dur `json:"drain"`
+	LeftQueued  int `json:"left_queued"`
+	LeftRunning int `json:"left_running"`
 }
 
 type dispatchReport struct {
 	Results []dispatchResult `json:"results"`
 }
 
-func (h *harness) dispatch(ctx context.Context, ns []int, seconds int) (*dispatchReport, error) {
+// dispatch measures each N in ns for a window of seconds, the arbiter jobs having the overlap
+// policy given.
+func (h *harness) dispatch(ctx context.Context, ns []int, seconds int, overlap string) (*dispatchReport, error) {
 	rep := &dispatchReport{}
 	for _, n := range ns {
-		res, err := h.dispatchOne(ctx, n, seconds)
+		res, err := h.dispatchOne(ctx, n, seconds, overlap)
 		if err != nil {
 			return nil, fmt.Errorf("N=%d: %w", n, err)
 		}
@@ -92,8 +130,8 @@ func (h *harness) dispatch(ctx context.Context, ns []int, seconds int) (*dispatc
 	return rep, nil
 }
 
-func (h *harness) dispatchOne(ctx context.Context, n, seconds int) (dispatchResult, error) {
-	res := dispatchResult{N: n, Seconds: seconds}
+func (h *harness) dispatchOne(ctx context.Context, n, seconds int, overlap string) (dispatchResult, error) {
+	res := dispatchResult{N: n, Seconds: seconds, Overlap: overlap}
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("bench-%04d", i)
@@ -127,7 +165,7 @@ func (h *harness) dispatchOne(ctx context.Context, n, seconds int) (dispatchResu
 	res.Startup = dur(d.startup)
 	specs := make([]api.JobSpec, n)
 	for i, name := range names {
-		specs[i] = api.JobSpec{Name: name, Schedule: "* * * * * *", Command: []string{h.stamp, arbFile}}
+		specs[i] = api.JobSpec{Name: name, Schedule: "* * * * * *", Command: []string{h.stamp, arbFile}, Overlap: overlap}
 	}
 	if err := applyChunked(ctx, d.client, specs); err != nil {
 		return res, err
@@ -142,6 +180,21 @@ func (h *harness) dispatchOne(ctx context.Context, n, seconds int) (dispatchResu
 		return res, err
 	}
 	res.Settled = dur(time.Since(end))
+	// The jobs fire every second for as long as they exist, so the daemon is never idle until
+	// they stop: pause them, now that every fire of the window is recorded (a fire paused
+	// before its record would be lost, not late).
+	for i := range specs {
+		specs[i].Paused = true
+	}
+	if err := applyChunked(ctx, d.client, specs); err != nil {
+		return res, fmt.Errorf("pause jobs: %w", err)
+	}
+	began := time.Now()
+	left, err := h.drain(ctx, d.client, n)
+	if err != nil {
+		return res, err
+	}
+	res.Drain, res.LeftQueued, res.LeftRunning = dur(time.Since(began)), left.Queued, left.Running
 	runs, err := allRuns(ctx, d.client, "")
 	if err != nil {
 		return res, err
@@ -188,6 +241,40 @@ func (h *harness) settle(ctx context.Context, d *daemonProc, names []string, sta
 		}
 	}
 	return first, nil
+}
+
+// drain waits until the daemon has nothing queued or running: runs of the window's fires may
+// still be queued behind --max-running, and the baseline is allowed to start every fire
+// however late. It gives up as settle does: when the count of queued and running runs has not
+// fallen for settleStall, or after settleMax. It returns the status it last saw.
+func (h *harness) drain(ctx context.Context, c *client.Client, n int) (api.Status, error) {
+	began, progress, logged := time.Now(), time.Now(), time.Now()
+	best := -1
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return st, fmt.Errorf("status: %w", err)
+		}
+		active := st.Queued + st.Running
+		if active == 0 {
+			return st, nil
+		}
+		if best < 0 || active < best {
+			best, progress = active, time.Now()
+		}
+		if time.Since(progress) >= settleStall || time.Since(began) >= settleMax {
+			h.logf("dispatch N=%d: gave up waiting for runs after %s: %d queued, %d running",
+				n, fmtDur(time.Since(began)), st.Queued, st.Running)
+			return st, nil
+		}
+		if time.Since(logged) >= 5*time.Second {
+			h.logf("dispatch N=%d: %d runs queued, %d running", n, st.Queued, st.Running)
+			logged = time.Now()
+		}
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return st, err
+		}
+	}
 }
 
 // runFollower keeps the runs a daemon has recorded, fetching only those it has not seen: ids
@@ -391,6 +478,11 @@ func readStamps(path string, names []string, start time.Time, seconds int) (fire
 	}
 	fs.Started = len(first)
 	fs.Missed = fs.Expected - fs.Started
+	for _, late := range first {
+		if late < onTime {
+			fs.OnTime++
+		}
+	}
 	if len(first) > 0 {
 		fs.Lateness = summarize(slices.Collect(maps.Values(first)))
 		fs.Earliest = dur(earliest)
@@ -481,7 +573,8 @@ func (r *dispatchReport) tables() []*table {
 		t.compareDur("lateness max", b.Lateness.Max, a.Lateness.Max)
 		t.row("earliest", fmtDur(time.Duration(b.Earliest)), fmtDur(time.Duration(a.Earliest)))
 		t.row("fires expected", strconv.Itoa(b.Expected), strconv.Itoa(a.Expected))
-		t.compare("started", float64(b.Started), float64(a.Started), fmtInt)
+		t.compare("started eventually", float64(b.Started), float64(a.Started), fmtInt)
+		t.compare("started on time (<1 s late)", float64(b.OnTime), float64(a.OnTime), fmtInt)
 		t.row("missed", strconv.Itoa(b.Missed), strconv.Itoa(a.Missed))
 		t.row("duplicated", strconv.Itoa(b.Duplicated), strconv.Itoa(a.Duplicated))
 		t.row("started early", strconv.Itoa(b.Early), strconv.Itoa(a.Early))
@@ -492,9 +585,15 @@ func (r *dispatchReport) tables() []*table {
 		t.row("unrecorded at end + 3 s", "", strconv.Itoa(res.UnrecordedAtEnd))
 		t.row("silently lost", "", strconv.Itoa(res.Account.SilentlyLost))
 		t.row("daemon start-up", "", fmtDur(time.Duration(res.Startup)))
-		t.note("arbiter: default --max-running (64), overlap skip; records of the window's fires: %s", fmtCounts(res.Account.RunsByState))
+		t.note("arbiter: default --max-running (64), overlap %s (%s)", res.Overlap, overlapNote(res.Overlap))
+		t.note("records of the window's fires: %s", fmtCounts(res.Account.RunsByState))
 		if res.UnrecordedAtEnd > 0 {
 			t.note("waited %s after the window for late records", fmtDur(time.Duration(res.Settled)))
+		}
+		if left := res.LeftQueued + res.LeftRunning; left > 0 {
+			t.note("gave up after %s waiting for queued runs: counted with %d queued, %d running", fmtDur(time.Duration(res.Drain)), res.LeftQueued, res.LeftRunning)
+		} else {
+			t.note("then waited %s for the runs still queued or running", fmtDur(time.Duration(res.Drain)))
 		}
 		for _, k := range slices.Sorted(maps.Keys(res.Account.Reasons)) {
 			t.note("  %d × %s", res.Account.Reasons[k], k)

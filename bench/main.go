@@ -6,6 +6,7 @@
 //	go run ./bench                # the full sizes, about half an hour
 //	go run ./bench -quick         # small sizes, under a minute
 //	go run ./bench -only dispatch -n 100 -seconds 30
+//	go run ./bench -only dispatch -overlap skip   # arbiter's default policy, not the baseline's
 //
 // It reports figures and asserts nothing about them: TestQuick checks behaviour only.
 package main
@@ -37,6 +38,7 @@ type config struct {
 	bin       string
 	dispatchN []int
 	seconds   int
+	overlap   string // the dispatch jobs' overlap policy
 	k         int
 	jobs      []int
 	idle      time.Duration
@@ -50,6 +52,7 @@ func quickConfig() config {
 		outDir:    filepath.Join("bench", "results"),
 		dispatchN: []int{10},
 		seconds:   4,
+		overlap:   string(defaultOverlap),
 		k:         200,
 		jobs:      []int{1000},
 		idle:      2 * time.Second,
@@ -98,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var rep report
 		switch name {
 		case "dispatch":
-			rep, err = h.dispatch(ctx, cfg.dispatchN, cfg.seconds)
+			rep, err = h.dispatch(ctx, cfg.dispatchN, cfg.seconds, cfg.overlap)
 		case "throughput":
 			rep, err = h.throughput(ctx, cfg.k)
 		case "scale":
@@ -136,6 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	bin := fs.String("bin", "", "the arbiter binary to measure (default: go build ./cmd/arbiter into a temp dir)")
 	n := fs.String("n", "10,100,1000", "dispatch: jobs firing every second")
 	seconds := fs.Int("seconds", 60, "dispatch: seconds in the measured window")
+	overlap := fs.String("overlap", string(defaultOverlap),
+		"dispatch: the jobs' overlap policy (allow gives every fire a run, as the baseline does; skip is arbiter's default)")
 	k := fs.Int("k", 5000, "throughput: runs per command")
 	jobs := fs.String("jobs", "10000,100000", "scale: job counts")
 	idle := fs.Duration("idle", 60*time.Second, "scale: how long the idle CPU is measured")
@@ -150,7 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	cfg := quickConfig()
-	cfg.outDir, cfg.bin = *outDir, *bin
+	cfg.outDir, cfg.bin, cfg.overlap = *outDir, *bin, *overlap
 	var err error
 	if cfg.only, err = parseOnly(*only); err != nil {
 		return config{}, err
@@ -183,6 +188,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	switch {
 	case cfg.seconds < 1:
 		return config{}, fmt.Errorf("-seconds must be at least 1")
+	case overlapNote(cfg.overlap) == "":
+		return config{}, fmt.Errorf("-overlap: %q is not one of allow, skip, queue, replace", cfg.overlap)
 	case cfg.k < 1:
 		return config{}, fmt.Errorf("-k must be at least 1")
 	case cfg.idle <= 0:

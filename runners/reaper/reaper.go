@@ -184,11 +184,20 @@ func (r *Reaper) Adopted() bool {
 		return true
 	default:
 	}
-	// The write lock waits out a fork under way, whose child exists before it is owned.
+	if !r.strays() {
+		return false
+	}
+	// A child being forked exists before it is owned. Look again with forks held off, which
+	// costs every run that starts meanwhile a wait, so only when the quick look was unsure.
 	r.pass.Lock()
 	defer r.pass.Unlock()
-	// The kernel gives orphans to the subreaper's first live thread: the main thread, which
-	// in a Go program lives as long as the process.
+	return r.strays()
+}
+
+// strays reports whether the main thread has a child that is not owned. The kernel gives
+// orphans to the subreaper's first live thread: the main thread, which in a Go program lives as
+// long as the process.
+func (r *Reaper) strays() bool {
 	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(r.self) + "/children")
 	if err != nil {
 		return true

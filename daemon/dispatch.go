@@ -224,6 +224,9 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		out = redactor
 	}
 	loc, _ := arbiter.LoadZone(job.Timezone)
+	// The start is recorded while the run goes on, not before: waiting for that commit would
+	// hold every run's slot for one more fsync. The finish is recorded only after it.
+	var recordingStart sync.WaitGroup
 	res, err := d.runner.Run(runCtx, runners.Request{
 		Job:       job,
 		RunID:     run.ID,
@@ -241,12 +244,16 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 			ar.mu.Lock()
 			ar.pid, ar.started = pid, true
 			ar.mu.Unlock()
-			if _, err := d.store.StartRun(bg, store.RunStartParams{ID: run.ID, PID: pid, Worker: d.worker, Now: d.clock.Now()}); err != nil {
-				d.log.Error("record run start", "run", run.ID, "err", err)
-			}
-			d.outputs.Notify(run.ID)
+			started := store.RunStartParams{ID: run.ID, PID: pid, Worker: d.worker, Now: d.clock.Now()}
+			recordingStart.Go(func() {
+				if _, err := d.store.StartRun(bg, started); err != nil {
+					d.log.Error("record run start", "run", run.ID, "err", err)
+				}
+				d.outputs.Notify(run.ID)
+			})
 		},
 	})
+	recordingStart.Wait()
 	if redactor != nil {
 		_ = redactor.Close() // flushes what it held back into the store's writer
 	}

@@ -221,3 +221,39 @@ func BenchmarkAppendOutput(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkGetJob is a point read through the read pool, as the API and the dispatcher make for
+// every run they look at.
+func BenchmarkGetJob(b *testing.B) {
+	s, _ := benchStore(b)
+	b.Run("store", func(b *testing.B) {
+		each(b, func(int64) error {
+			_, err := s.GetJob(b.Context(), "j")
+			return err
+		})
+	})
+}
+
+// BenchmarkApplyJobs is an apply of a large job file: one transaction updating 2,000 jobs (each
+// an update and its event), the same statements 2,000 times over.
+func BenchmarkApplyJobs(b *testing.B) {
+	s, _ := benchStore(b)
+	const n = 2000
+	jobs := make([]arbiter.Job, n)
+	for i := range jobs {
+		jobs[i] = arbiter.Job{Name: fmt.Sprintf("apply-%04d", i), Schedule: "@every 1h", Command: []string{"true"}}
+		jobs[i].Normalize()
+	}
+	if _, err := s.ApplyJobs(b.Context(), store.JobApplyParams{Create: jobs, Now: t0}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for j := range jobs {
+			jobs[j].Timeout = time.Duration(i+1) * time.Second // a real change, so every row is rewritten
+		}
+		if _, err := s.ApplyJobs(b.Context(), store.JobApplyParams{Update: jobs, Now: t0}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

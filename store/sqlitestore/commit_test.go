@@ -76,11 +76,12 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	ctx := t.Context()
 	insert := func(seq int64, data string) func(tx *sql.Tx) error {
 		return func(tx *sql.Tx) error {
-			if err := addOutputCounter(ctx, tx, run.ID, "output_bytes", int64(len(data))); err != nil {
+			if err := addOutputCounter(ctx, tx, s.ws.addOutBytes, run.ID, int64(len(data))); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO run_output (run_id, seq, at, data) VALUES (?, ?, ?, ?)`,
-				run.ID, seq, ns(t0), []byte(data))
+			// The prepared statement, as AppendOutput runs it: a failure must leave it reusable by
+			// the next write of the batch.
+			_, err := tx.StmtContext(ctx, s.ws.insertOutput).ExecContext(ctx, run.ID, seq, ns(t0), []byte(data))
 			return err
 		}
 	}

@@ -87,49 +87,56 @@ func marshalJSON(v any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-func createJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
+// createJobSQL binds one parameter per column of jobColumns: the name, jobArgs, and the two
+// timestamps.
+var createJobSQL = `INSERT INTO jobs (` + jobColumns + `) VALUES (` + placeholders(strings.Count(jobColumns, ",")+1) + `)
+	RETURNING ` + jobColumns
+
+func (s *Store) createJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
 	args, err := jobArgs(j)
 	if err != nil {
 		return arbiter.Job{}, err
 	}
 	args = append(append([]any{j.Name}, args...), ns(now), ns(now))
-	job, err := scanJob(tx.QueryRowContext(ctx,
-		`INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(len(args))+`)
-		RETURNING `+jobColumns, args...))
+	job, err := scanJob(tx.StmtContext(ctx, s.ws.createJob).QueryRowContext(ctx, args...))
 	if err != nil {
 		return arbiter.Job{}, err
 	}
-	if err := event(ctx, tx, now, "job.created", job.Name, 0, actor, job.Schedule); err != nil {
+	if err := s.event(ctx, tx, now, "job.created", job.Name, 0, actor, job.Schedule); err != nil {
 		return arbiter.Job{}, err
 	}
 	if job.Paused {
 		// The log says when a job was paused, so that `arbiter why` can tell: this one from birth.
-		return job, event(ctx, tx, now, "job.paused", job.Name, 0, actor, "created paused")
+		return job, s.event(ctx, tx, now, "job.paused", job.Name, 0, actor, "created paused")
 	}
 	return job, nil
 }
 
-func updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
+const (
+	jobPausedSQL = `SELECT paused FROM jobs WHERE name = ?`
+	updateJobSQL = `UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
+		timeout_ns = ?, kill_grace_ns = ?, overlap = ?,
+		catchup_ns = ?, retries = ?, retry_delay_ns = ?, jitter_ns = ?,
+		paused = ?, source = ?, drifted = ?, updated_at = ?
+	WHERE name = ?
+	RETURNING ` + jobColumns
+)
+
+func (s *Store) updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, actor string) (arbiter.Job, error) {
 	args, err := jobArgs(j)
 	if err != nil {
 		return arbiter.Job{}, err
 	}
 	var wasPaused bool
-	if err := tx.QueryRowContext(ctx, `SELECT paused FROM jobs WHERE name = ?`, j.Name).Scan(&wasPaused); err != nil {
+	if err := tx.StmtContext(ctx, s.ws.jobPaused).QueryRowContext(ctx, j.Name).Scan(&wasPaused); err != nil {
 		return arbiter.Job{}, err
 	}
 	args = append(args, ns(now), j.Name)
-	job, err := scanJob(tx.QueryRowContext(ctx,
-		`UPDATE jobs SET schedule = ?, timezone = ?, command = ?, shell = ?, dir = ?, env = ?,
-			timeout_ns = ?, kill_grace_ns = ?, overlap = ?,
-			catchup_ns = ?, retries = ?, retry_delay_ns = ?, jitter_ns = ?,
-			paused = ?, source = ?, drifted = ?, updated_at = ?
-		WHERE name = ?
-		RETURNING `+jobColumns, args...))
+	job, err := scanJob(tx.StmtContext(ctx, s.ws.updateJob).QueryRowContext(ctx, args...))
 	if err != nil {
 		return arbiter.Job{}, err
 	}
-	if err := event(ctx, tx, now, "job.updated", job.Name, 0, actor, job.Schedule); err != nil {
+	if err := s.event(ctx, tx, now, "job.updated", job.Name, 0, actor, job.Schedule); err != nil {
 		return arbiter.Job{}, err
 	}
 	if job.Paused != wasPaused { // a pause or resume through an update (an apply) is one too
@@ -137,13 +144,15 @@ func updateJob(ctx context.Context, tx *sql.Tx, j arbiter.Job, now time.Time, ac
 		if job.Paused {
 			kind = "job.paused"
 		}
-		return job, event(ctx, tx, now, kind, job.Name, 0, actor, "")
+		return job, s.event(ctx, tx, now, kind, job.Name, 0, actor, "")
 	}
 	return job, nil
 }
 
-func deleteJob(ctx context.Context, tx *sql.Tx, name string, now time.Time, actor string) error {
-	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE name = ?`, name)
+const deleteJobSQL = `DELETE FROM jobs WHERE name = ?`
+
+func (s *Store) deleteJob(ctx context.Context, tx *sql.Tx, name string, now time.Time, actor string) error {
+	res, err := tx.StmtContext(ctx, s.ws.deleteJob).ExecContext(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -152,13 +161,13 @@ func deleteJob(ctx context.Context, tx *sql.Tx, name string, now time.Time, acto
 	} else if n == 0 {
 		return sql.ErrNoRows
 	}
-	return event(ctx, tx, now, "job.deleted", name, 0, actor, "")
+	return s.event(ctx, tx, now, "job.deleted", name, 0, actor, "")
 }
 
 func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter.Job, error) {
 	var job arbiter.Job
 	err := s.write(ctx, func(tx *sql.Tx) (err error) {
-		job, err = createJob(ctx, tx, p.Job, p.Now, p.Actor)
+		job, err = s.createJob(ctx, tx, p.Job, p.Now, p.Actor)
 		return err
 	})
 	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
@@ -172,7 +181,7 @@ func (s *Store) CreateJob(ctx context.Context, p store.JobCreateParams) (arbiter
 func (s *Store) UpdateJob(ctx context.Context, p store.JobUpdateParams) (arbiter.Job, error) {
 	var job arbiter.Job
 	err := s.write(ctx, func(tx *sql.Tx) (err error) {
-		job, err = updateJob(ctx, tx, p.Job, p.Now, p.Actor)
+		job, err = s.updateJob(ctx, tx, p.Job, p.Now, p.Actor)
 		return err
 	})
 	if err != nil {
@@ -203,7 +212,7 @@ func (s *Store) SetJobPaused(ctx context.Context, p store.JobSetPausedParams) (a
 		if p.Paused {
 			kind = "job.paused"
 		}
-		return event(ctx, tx, p.Now, kind, job.Name, 0, p.Actor, "")
+		return s.event(ctx, tx, p.Now, kind, job.Name, 0, p.Actor, "")
 	})
 	if err != nil {
 		verb := "resume"
@@ -218,7 +227,7 @@ func (s *Store) SetJobPaused(ctx context.Context, p store.JobSetPausedParams) (a
 // DeleteJob removes the job row only; runs and their output stay for the history.
 func (s *Store) DeleteJob(ctx context.Context, p store.JobDeleteParams) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return deleteJob(ctx, tx, p.Name, p.Now, p.Actor)
+		return s.deleteJob(ctx, tx, p.Name, p.Now, p.Actor)
 	})
 	if err != nil {
 		return fmt.Errorf("delete job %q: %w", p.Name, interpretError(err))
@@ -234,7 +243,7 @@ func (s *Store) ApplyJobs(ctx context.Context, p store.JobApplyParams) ([]arbite
 		jobs = jobs[:0]
 		for _, j := range p.Create {
 			failed = j.Name
-			job, err := createJob(ctx, tx, j, p.Now, p.Actor)
+			job, err := s.createJob(ctx, tx, j, p.Now, p.Actor)
 			if err != nil {
 				return err
 			}
@@ -242,7 +251,7 @@ func (s *Store) ApplyJobs(ctx context.Context, p store.JobApplyParams) ([]arbite
 		}
 		for _, j := range p.Update {
 			failed = j.Name
-			job, err := updateJob(ctx, tx, j, p.Now, p.Actor)
+			job, err := s.updateJob(ctx, tx, j, p.Now, p.Actor)
 			if err != nil {
 				return err
 			}
@@ -250,7 +259,7 @@ func (s *Store) ApplyJobs(ctx context.Context, p store.JobApplyParams) ([]arbite
 		}
 		for _, name := range p.Delete {
 			failed = name
-			if err := deleteJob(ctx, tx, name, p.Now, p.Actor); err != nil {
+			if err := s.deleteJob(ctx, tx, name, p.Now, p.Actor); err != nil {
 				return err
 			}
 		}
@@ -262,8 +271,10 @@ func (s *Store) ApplyJobs(ctx context.Context, p store.JobApplyParams) ([]arbite
 	return jobs, nil
 }
 
+const getJobSQL = `SELECT ` + jobColumns + ` FROM jobs WHERE name = ?`
+
 func (s *Store) GetJob(ctx context.Context, name string) (arbiter.Job, error) {
-	job, err := scanJob(s.rd.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name = ?`, name))
+	job, err := scanJob(s.rs.getJob.QueryRowContext(ctx, name))
 	if err != nil {
 		return arbiter.Job{}, fmt.Errorf("get job %q: %w", name, interpretError(err))
 	}

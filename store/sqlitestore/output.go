@@ -9,10 +9,19 @@ import (
 	"github.com/arbiterd/arbiter/store"
 )
 
-// addOutputCounter adds n to one of the run's output counters; sql.ErrNoRows when the run is
-// missing.
-func addOutputCounter(ctx context.Context, tx *sql.Tx, runID int64, column string, n int64) error {
-	res, err := tx.ExecContext(ctx, `UPDATE runs SET `+column+` = `+column+` + ? WHERE id = ?`, n, runID)
+const (
+	addOutputBytesSQL   = `UPDATE runs SET output_bytes = output_bytes + ? WHERE id = ?`
+	addOutputDroppedSQL = `UPDATE runs SET output_dropped = output_dropped + ? WHERE id = ?`
+	insertOutputSQL     = `INSERT INTO run_output (run_id, seq, at, data) VALUES (?, ?, ?, ?)`
+	storedOutputSQL     = `SELECT COALESCE(SUM(length(data)), 0) FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`
+	deleteOutputSQL     = `DELETE FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`
+	readOutputSQL       = `SELECT run_id, seq, at, data FROM run_output WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+)
+
+// addOutputCounter adds n to one of the run's output counters, with counter s.ws.addOutBytes or
+// s.ws.addOutDrop; sql.ErrNoRows when the run is missing.
+func addOutputCounter(ctx context.Context, tx *sql.Tx, counter *sql.Stmt, runID int64, n int64) error {
+	res, err := tx.StmtContext(ctx, counter).ExecContext(ctx, n, runID)
 	if err != nil {
 		return err
 	}
@@ -34,12 +43,11 @@ func (s *Store) AppendOutput(ctx context.Context, p store.OutputAppendParams) er
 		data = []byte{} // the column is NOT NULL; a nil slice would bind as NULL
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := addOutputCounter(ctx, tx, p.RunID, "output_bytes", int64(len(p.Data))); err != nil {
+		if err := addOutputCounter(ctx, tx, s.ws.addOutBytes, p.RunID, int64(len(p.Data))); err != nil {
 			return err
 		}
 		// A duplicate seq fails the primary key and rolls back the counter above.
-		_, err := tx.ExecContext(ctx, `INSERT INTO run_output (run_id, seq, at, data) VALUES (?, ?, ?, ?)`,
-			p.RunID, p.Seq, ns(p.Now), data)
+		_, err := tx.StmtContext(ctx, s.ws.insertOutput).ExecContext(ctx, p.RunID, p.Seq, ns(p.Now), data)
 		return err
 	})
 	if err != nil {
@@ -55,23 +63,21 @@ func (s *Store) DropOutput(ctx context.Context, p store.OutputDropParams) error 
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var stored int64
-		if err := tx.QueryRowContext(ctx,
-			`SELECT COALESCE(SUM(length(data)), 0) FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`,
+		if err := tx.StmtContext(ctx, s.ws.storedOutput).QueryRowContext(ctx,
 			p.RunID, p.FromSeq, p.ThroughSeq).Scan(&stored); err != nil {
 			return err
 		}
 		if p.Bytes < stored {
 			return arbiter.Invalidf("bytes", "%d is less than the %d bytes stored in seqs %d-%d", p.Bytes, stored, p.FromSeq, p.ThroughSeq)
 		}
-		if err := addOutputCounter(ctx, tx, p.RunID, "output_dropped", p.Bytes); err != nil {
+		if err := addOutputCounter(ctx, tx, s.ws.addOutDrop, p.RunID, p.Bytes); err != nil {
 			return err
 		}
 		// Bytes dropped before they were ever appended still count as written.
-		if err := addOutputCounter(ctx, tx, p.RunID, "output_bytes", p.Bytes-stored); err != nil {
+		if err := addOutputCounter(ctx, tx, s.ws.addOutBytes, p.RunID, p.Bytes-stored); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM run_output WHERE run_id = ? AND seq BETWEEN ? AND ?`,
-			p.RunID, p.FromSeq, p.ThroughSeq)
+		_, err := tx.StmtContext(ctx, s.ws.deleteOutput).ExecContext(ctx, p.RunID, p.FromSeq, p.ThroughSeq)
 		return err
 	})
 	if err != nil {
@@ -81,9 +87,7 @@ func (s *Store) DropOutput(ctx context.Context, p store.OutputDropParams) error 
 }
 
 func (s *Store) ReadOutput(ctx context.Context, p store.OutputReadParams) ([]arbiter.OutputChunk, error) {
-	rows, err := s.rd.QueryContext(ctx,
-		`SELECT run_id, seq, at, data FROM run_output WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-		p.RunID, p.AfterSeq, clampLimit(p.Limit, 1000, 1000))
+	rows, err := s.rs.readOutput.QueryContext(ctx, p.RunID, p.AfterSeq, clampLimit(p.Limit, 1000, 1000))
 	if err != nil {
 		return nil, fmt.Errorf("read output of run %d: %w", p.RunID, interpretError(err))
 	}

@@ -46,11 +46,13 @@ func scanRun(sc scanner) (arbiter.Run, error) {
 	return r, nil
 }
 
+const jobExistsSQL = `SELECT 1 FROM jobs WHERE name = ?`
+
 // jobExists reports arbiter.ErrNotFound for a missing job. It runs inside the write transaction
 // so that the job cannot vanish between the check and the insert.
-func jobExists(ctx context.Context, tx *sql.Tx, name string) error {
+func (s *Store) jobExists(ctx context.Context, tx *sql.Tx, name string) error {
 	var one int
-	return tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE name = ?`, name).Scan(&one)
+	return tx.StmtContext(ctx, s.ws.jobExists).QueryRowContext(ctx, name).Scan(&one)
 }
 
 // runEventDetail is the short human text of a run's event.
@@ -69,8 +71,8 @@ func runEventDetail(r arbiter.Run) string {
 }
 
 // runEvent records that run r (as it is after the change) entered its state.
-func runEvent(ctx context.Context, tx *sql.Tx, at time.Time, r arbiter.Run, actor string) error {
-	return event(ctx, tx, at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
+func (s *Store) runEvent(ctx context.Context, tx *sql.Tx, at time.Time, r arbiter.Run, actor string) error {
+	return s.event(ctx, tx, at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
 }
 
 // validateFire checks what a fire record may carry before the transaction starts.
@@ -107,6 +109,16 @@ func validateFire(p store.FireInsertParams) error {
 	return nil
 }
 
+// The conflict target names the partial unique index runs_fire, WHERE clause included.
+const insertFireSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at,
+		not_before, jitter_ns, missed_count, missed_until)
+	VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
+	RETURNING ` + runColumns
+
+const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
+	WHERE job = ? AND scheduled_at = ? AND trigger IN ('schedule', 'catchup')`
+
 func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
 	if err := validateFire(p); err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
@@ -121,24 +133,16 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 		inserted bool
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := jobExists(ctx, tx, p.Job); err != nil {
+		if err := s.jobExists(ctx, tx, p.Job); err != nil {
 			return err
 		}
-		// The conflict target names the partial unique index runs_fire, WHERE clause included.
 		var err error
-		run, err = scanRun(tx.QueryRowContext(ctx,
-			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at,
-				not_before, jitter_ns, missed_count, missed_until)
-			VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
-			RETURNING `+runColumns,
+		run, err = scanRun(tx.StmtContext(ctx, s.ws.insertFire).QueryRowContext(ctx,
 			p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
 			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Already materialized (a crash after the insert, another scheduler): return it.
-			run, err = scanRun(tx.QueryRowContext(ctx,
-				`SELECT `+runColumns+` FROM runs
-				WHERE job = ? AND scheduled_at = ? AND trigger IN ('schedule', 'catchup')`,
+			run, err = scanRun(tx.StmtContext(ctx, s.ws.fireConflict).QueryRowContext(ctx,
 				p.Job, ns(p.ScheduledAt)))
 			return err
 		}
@@ -146,7 +150,7 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 			return err
 		}
 		inserted = true
-		return runEvent(ctx, tx, p.Now, run, "")
+		return s.runEvent(ctx, tx, p.Now, run, "")
 	})
 	if err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q at %s: %w", p.Job, p.ScheduledAt, interpretError(err))
@@ -174,6 +178,10 @@ func validateRunInsert(p store.RunInsertParams) error {
 	return nil
 }
 
+const insertRunSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
+	VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
+	RETURNING ` + runColumns
+
 func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter.Run, error) {
 	if err := validateRunInsert(p); err != nil {
 		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
@@ -185,12 +193,12 @@ func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter
 	}
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := jobExists(ctx, tx, p.Job); err != nil {
+		if err := s.jobExists(ctx, tx, p.Job); err != nil {
 			return err
 		}
 		scheduled := p.ScheduledAt
 		if p.RetryOf != 0 {
-			first, err := retryTarget(ctx, tx, p.Job, p.RetryOf)
+			first, err := s.retryTarget(ctx, tx, p.Job, p.RetryOf)
 			if err != nil {
 				return err
 			}
@@ -202,15 +210,12 @@ func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter
 			scheduled = p.Now // a manual run's "fire time" is when it was asked for
 		}
 		var err error
-		run, err = scanRun(tx.QueryRowContext(ctx,
-			`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
-			VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
-			RETURNING `+runColumns,
+		run, err = scanRun(tx.StmtContext(ctx, s.ws.insertRun).QueryRowContext(ctx,
 			p.Job, string(p.Trigger), ns(scheduled), attempt, ns(p.Now), retryOf, nullNS(p.NotBefore)))
 		if err != nil {
 			return err
 		}
-		return runEvent(ctx, tx, p.Now, run, p.Actor)
+		return s.runEvent(ctx, tx, p.Now, run, p.Actor)
 	})
 	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
 		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w: attempt %d of run %d already exists", p.Job, arbiter.ErrConflict, attempt, p.RetryOf)
@@ -223,8 +228,8 @@ func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter
 // retryTarget loads the first attempt a retry names: it must exist (arbiter.ErrNotFound), belong
 // to the same job and be a first attempt itself, so that every retry of a chain names the same
 // run (arbiter.ErrInvalid).
-func retryTarget(ctx context.Context, tx *sql.Tx, job string, id int64) (arbiter.Run, error) {
-	first, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+func (s *Store) retryTarget(ctx context.Context, tx *sql.Tx, job string, id int64) (arbiter.Run, error) {
+	first, err := scanRun(tx.StmtContext(ctx, s.ws.runByID).QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return arbiter.Run{}, fmt.Errorf("%w: run %d to retry", arbiter.ErrNotFound, id)
 	}
@@ -240,38 +245,48 @@ func retryTarget(ctx context.Context, tx *sql.Tx, job string, id int64) (arbiter
 	return first, nil
 }
 
+const (
+	runByIDSQL  = `SELECT ` + runColumns + ` FROM runs WHERE id = ?`
+	runStateSQL = `SELECT state FROM runs WHERE id = ?`
+)
+
 // runConflict explains why an UPDATE guarded by a state condition touched nothing: the run is
 // missing (ErrNotFound) or in the wrong state (ErrConflict).
-func runConflict(ctx context.Context, tx *sql.Tx, id int64, want string) error {
+func (s *Store) runConflict(ctx context.Context, tx *sql.Tx, id int64, want string) error {
 	var state string
-	if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, id).Scan(&state); err != nil {
+	if err := tx.StmtContext(ctx, s.ws.runState).QueryRowContext(ctx, id).Scan(&state); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: run is %s, not %s", arbiter.ErrConflict, state, want)
 }
 
+const startRunSQL = `UPDATE runs SET state = 'running', started_at = ?, pid = ?, worker = ?
+	WHERE id = ? AND state = 'queued'
+	RETURNING ` + runColumns
+
 func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		run, err = scanRun(tx.QueryRowContext(ctx,
-			`UPDATE runs SET state = 'running', started_at = ?, pid = ?, worker = ?
-			WHERE id = ? AND state = 'queued'
-			RETURNING `+runColumns,
+		run, err = scanRun(tx.StmtContext(ctx, s.ws.startRun).QueryRowContext(ctx,
 			ns(p.Now), p.PID, p.Worker, p.ID))
 		if errors.Is(err, sql.ErrNoRows) {
-			return runConflict(ctx, tx, p.ID, "queued")
+			return s.runConflict(ctx, tx, p.ID, "queued")
 		}
 		if err != nil {
 			return err
 		}
-		return runEvent(ctx, tx, p.Now, run, "")
+		return s.runEvent(ctx, tx, p.Now, run, "")
 	})
 	if err != nil {
 		return arbiter.Run{}, fmt.Errorf("start run %d: %w", p.ID, interpretError(err))
 	}
 	return run, nil
 }
+
+const finishRunSQL = `UPDATE runs SET state = ?, finished_at = ?, exit_code = ?, signal = ?, reason = ?
+	WHERE id = ? AND state IN ('queued', 'running')
+	RETURNING ` + runColumns
 
 func (s *Store) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter.Run, error) {
 	if !p.State.Valid() || !p.State.Terminal() {
@@ -285,18 +300,15 @@ func (s *Store) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		run, err = scanRun(tx.QueryRowContext(ctx,
-			`UPDATE runs SET state = ?, finished_at = ?, exit_code = ?, signal = ?, reason = ?
-			WHERE id = ? AND state IN ('queued', 'running')
-			RETURNING `+runColumns,
+		run, err = scanRun(tx.StmtContext(ctx, s.ws.finishRun).QueryRowContext(ctx,
 			string(p.State), ns(p.Now), exit, p.Signal, p.Reason, p.ID))
 		if errors.Is(err, sql.ErrNoRows) {
-			return runConflict(ctx, tx, p.ID, "queued or running")
+			return s.runConflict(ctx, tx, p.ID, "queued or running")
 		}
 		if err != nil {
 			return err
 		}
-		return runEvent(ctx, tx, p.Now, run, p.Actor)
+		return s.runEvent(ctx, tx, p.Now, run, p.Actor)
 	})
 	if err != nil {
 		return arbiter.Run{}, fmt.Errorf("finish run %d: %w", p.ID, interpretError(err))
@@ -305,7 +317,7 @@ func (s *Store) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter
 }
 
 func (s *Store) GetRun(ctx context.Context, id int64) (arbiter.Run, error) {
-	run, err := scanRun(s.rd.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	run, err := scanRun(s.rs.getRun.QueryRowContext(ctx, id))
 	if err != nil {
 		return arbiter.Run{}, fmt.Errorf("get run %d: %w", id, interpretError(err))
 	}
@@ -352,7 +364,12 @@ func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	rows, err := s.rd.QueryContext(ctx, q, args...)
+	// At most 32 texts, one per combination of filters given.
+	st, err := s.lists.get(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", interpretError(err))
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", interpretError(err))
 	}
@@ -452,7 +469,7 @@ func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]ar
 			if err != nil {
 				return err
 			}
-			if err := runEvent(ctx, tx, p.Now, lost, ""); err != nil {
+			if err := s.runEvent(ctx, tx, p.Now, lost, ""); err != nil {
 				return err
 			}
 		}

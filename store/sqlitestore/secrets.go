@@ -72,7 +72,7 @@ func (s *Store) PutSecret(ctx context.Context, p store.SecretPutParams) (created
 		if created {
 			kind = "secret.created"
 		}
-		return event(ctx, tx, p.Now, kind, "", 0, p.Actor, sec.Name)
+		return s.event(ctx, tx, p.Now, kind, "", 0, p.Actor, sec.Name)
 	})
 	if err != nil {
 		return false, fmt.Errorf("put secret %q: %w", sec.Name, interpretError(err))
@@ -117,7 +117,7 @@ func (s *Store) DeleteSecret(ctx context.Context, p store.SecretDeleteParams) er
 		} else if n == 0 {
 			return sql.ErrNoRows
 		}
-		return event(ctx, tx, p.Now, "secret.deleted", "", 0, p.Actor, p.Name)
+		return s.event(ctx, tx, p.Now, "secret.deleted", "", 0, p.Actor, p.Name)
 	})
 	if err != nil {
 		return fmt.Errorf("delete secret %q: %w", p.Name, interpretError(err))
@@ -197,7 +197,7 @@ func (s *Store) ReplaceSecrets(ctx context.Context, p store.SecretReplaceParams)
 		default:
 			detail = fmt.Sprintf("%d secrets re-encrypted under key %s", len(p.Secrets), keyID)
 		}
-		return event(ctx, tx, p.Now, "secret.rotated", "", 0, p.Actor, detail)
+		return s.event(ctx, tx, p.Now, "secret.rotated", "", 0, p.Actor, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("replace secrets: %w", interpretError(err))
@@ -244,7 +244,7 @@ func (s *Store) AppendEvent(ctx context.Context, e arbiter.Event) error {
 		return fmt.Errorf("append event: %w", arbiter.Invalidf("kind", "must not be empty"))
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return event(ctx, tx, e.At, e.Kind, e.Job, e.RunID, e.Actor, e.Detail)
+		return s.event(ctx, tx, e.At, e.Kind, e.Job, e.RunID, e.Actor, e.Detail)
 	})
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Kind, interpretError(err))

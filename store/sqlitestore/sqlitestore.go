@@ -39,6 +39,10 @@ type Store struct {
 	wr *sql.DB
 	rd *sql.DB
 
+	ws    writeStmts // prepared on wr; see stmts.go
+	rs    readStmts  // prepared on rd
+	lists stmtCache  // on rd, by SQL text
+
 	// Every write goes to the committer, which runs whatever writes are waiting in one
 	// transaction: with synchronous=FULL each commit costs an fsync, so sixty runs finishing
 	// together share one instead of queueing for sixty (see commit).
@@ -60,7 +64,8 @@ type writeReq struct {
 // results back for long.
 const maxBatch = 256
 
-// ErrClosed is returned by writes after Close.
+// ErrClosed is returned by writes after Close, and by a ListRuns that would need a statement
+// not yet prepared.
 var ErrClosed = errors.New("the store is closed")
 
 // readConns is the size of the read pool: enough for the API, the TUI and the scheduler to read
@@ -118,6 +123,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		writes: make(chan *writeReq),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
+		lists:  stmtCache{db: rd},
+	}
+	// Before the committer starts: preparing on wr needs its one connection (see stmts.go).
+	// After migrate: a statement cannot name a table that does not exist yet.
+	if err := prepareStmts(ctx, wr, s.ws.list()); err != nil {
+		wr.Close()
+		rd.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := prepareStmts(ctx, rd, s.rs.list()); err != nil {
+		closeStmts(s.ws.list())
+		wr.Close()
+		rd.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	go s.commitLoop()
 	return s, nil
@@ -141,7 +160,8 @@ func dsn(path string, readOnly bool) string {
 	return path + "?" + q.Encode()
 }
 
-// Close stops taking writes, waits for the batch being committed, and closes both pools.
+// Close stops taking writes, waits for the batch being committed, and closes the prepared
+// statements and both pools.
 func (s *Store) Close() error {
 	select {
 	case <-s.quit:
@@ -149,7 +169,9 @@ func (s *Store) Close() error {
 		close(s.quit)
 	}
 	<-s.done
-	return errors.Join(s.rd.Close(), s.wr.Close())
+	// Statements after the committer, which uses them; closing a closed one does nothing, so a
+	// second Close is harmless.
+	return errors.Join(s.lists.close(), closeStmts(s.rs.list()), closeStmts(s.ws.list()), s.rd.Close(), s.wr.Close())
 }
 
 // write runs fn in a write transaction and returns once that transaction is durably committed,
@@ -226,18 +248,22 @@ func (s *Store) commitTx(batch []*writeReq, errs []error) error {
 		}
 		return s.commitOnce(tx)
 	}
+	// Bound to tx once for the batch: three statements per write, parsed at Open (see stmts.go).
+	savepoint := tx.StmtContext(ctx, s.ws.savepoint)
+	rollbackTo := tx.StmtContext(ctx, s.ws.rollbackTo)
+	release := tx.StmtContext(ctx, s.ws.release)
 	for i, req := range batch {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT write`); err != nil {
+		if _, err := savepoint.ExecContext(ctx); err != nil {
 			return err
 		}
 		if errs[i] = runWrite(tx, req); errs[i] != nil {
 			// Undo this write alone. When even that fails, the transaction is unusable (a full
 			// disk, an I/O error): nothing in the batch commits, and every write says so.
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO write`); err != nil {
+			if _, err := rollbackTo.ExecContext(ctx); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE write`); err != nil {
+		if _, err := release.ExecContext(ctx); err != nil {
 			return err
 		}
 	}
@@ -283,8 +309,10 @@ func interpretError(err error) error {
 	return err
 }
 
+const insertEventSQL = `INSERT INTO events (at, kind, job, run_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)`
+
 // event appends one row to the event log inside tx, so the log never disagrees with the change.
-func event(ctx context.Context, tx *sql.Tx, at time.Time, kind, job string, runID int64, actor, detail string) error {
+func (s *Store) event(ctx context.Context, tx *sql.Tx, at time.Time, kind, job string, runID int64, actor, detail string) error {
 	if actor == "" {
 		actor = "daemon"
 	}
@@ -292,9 +320,7 @@ func event(ctx context.Context, tx *sql.Tx, at time.Time, kind, job string, runI
 	if runID != 0 {
 		run = sql.NullInt64{Int64: runID, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO events (at, kind, job, run_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		ns(at), kind, job, run, actor, detail)
+	_, err := tx.StmtContext(ctx, s.ws.insertEvent).ExecContext(ctx, ns(at), kind, job, run, actor, detail)
 	return err
 }
 

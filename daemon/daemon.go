@@ -13,8 +13,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -267,30 +267,41 @@ func (d *Daemon) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}
-	jobs, err := d.store.ListJobs(ctx)
+	// Only the runs recovered here need their whole job; the scheduler needs the schedules.
+	jobs := make(map[string]arbiter.Job)
+	jobOf := func(name string) (arbiter.Job, bool) {
+		j, ok := jobs[name]
+		if !ok {
+			var err error
+			if j, err = d.store.GetJob(ctx, name); err != nil {
+				return arbiter.Job{}, false // deleted; any other failure shows in what follows
+			}
+			jobs[name] = j
+		}
+		return j, true
+	}
+	d.killLeftovers(lost, jobOf)
+
+	scheds, err := d.store.ListJobSchedules(ctx)
 	if err != nil {
 		return fmt.Errorf("load jobs: %w", err)
 	}
-	byName := make(map[string]arbiter.Job, len(jobs))
-	for _, j := range jobs {
-		byName[j.Name] = j
-	}
-	d.killLeftovers(lost, byName)
-
 	lastFires, err := d.store.LastFires(ctx)
 	if err != nil {
 		return fmt.Errorf("load last fires: %w", err)
 	}
-	for _, j := range jobs {
+	for i, js := range scheds {
 		// Catch-up starts after the last fire accounted for, but never before the job (or its
 		// schedule, or its resumption) existed in its current form.
-		anchor := j.UpdatedAt
-		if last, ok := lastFires[j.Name]; ok && last.After(anchor) {
+		anchor := js.UpdatedAt
+		if last, ok := lastFires[js.Name]; ok && last.After(anchor) {
 			anchor = last
 		}
+		j := arbiter.Job{Name: js.Name, Schedule: js.Schedule, Timezone: js.Timezone, Catchup: js.Catchup, Paused: js.Paused}
 		if err := d.sched.Resume(j, anchor); err != nil {
-			d.log.Error("job has an invalid schedule; it will not fire", "job", j.Name, "err", err)
+			d.log.Error("job has an invalid schedule; it will not fire", "job", js.Name, "err", err)
 		}
+		scheds[i] = store.JobSchedule{} // planned: the collector may take it
 	}
 	queued, err := d.store.ListRuns(ctx, store.RunListParams{States: []arbiter.RunState{arbiter.StateQueued}, Limit: 1000})
 	if err != nil {
@@ -298,7 +309,7 @@ func (d *Daemon) recover(ctx context.Context) error {
 	}
 	for i := len(queued) - 1; i >= 0; i-- { // oldest first
 		r := queued[i]
-		job, ok := byName[r.Job]
+		job, ok := jobOf(r.Job)
 		if !ok {
 			_, _ = d.store.FinishRun(ctx, store.RunFinishParams{ID: r.ID, State: arbiter.StateCancelled, Reason: "cancelled: the job was deleted", Now: now})
 			continue
@@ -306,7 +317,7 @@ func (d *Daemon) recover(ctx context.Context) error {
 		d.runs.dispatch(r, job)
 	}
 	for _, r := range lost {
-		if job, ok := byName[r.Job]; ok {
+		if job, ok := jobOf(r.Job); ok {
 			d.runs.retryIfAttemptsLeft(ctx, r, job, now)
 		}
 	}
@@ -315,7 +326,7 @@ func (d *Daemon) recover(ctx context.Context) error {
 
 // killLeftovers stops what runs of a dead daemon left behind: its process group and anything
 // that escaped it, recognised by the run id in its environment, never by pid alone.
-func (d *Daemon) killLeftovers(lost []arbiter.Run, jobs map[string]arbiter.Job) {
+func (d *Daemon) killLeftovers(lost []arbiter.Run, jobOf func(string) (arbiter.Job, bool)) {
 	var wg sync.WaitGroup
 	for _, r := range lost {
 		d.log.Warn("run lost by a previous daemon", "run", r.ID, "job", r.Job, "pid", r.PID)
@@ -323,7 +334,7 @@ func (d *Daemon) killLeftovers(lost []arbiter.Run, jobs map[string]arbiter.Job) 
 			continue
 		}
 		grace := arbiter.DefaultKillGrace
-		if j, ok := jobs[r.Job]; ok && j.KillGrace > 0 {
+		if j, ok := jobOf(r.Job); ok && j.KillGrace > 0 {
 			grace = j.KillGrace
 		}
 		wg.Go(func() {

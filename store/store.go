@@ -31,6 +31,9 @@ type Store interface {
 	GetJob(ctx context.Context, name string) (arbiter.Job, error)
 	// ListJobs returns every job, ordered by name.
 	ListJobs(ctx context.Context) ([]arbiter.Job, error)
+	// ListJobSchedules returns what planning needs of every job, ordered by name: a daemon
+	// starting with 100,000 jobs plans them all without loading them whole.
+	ListJobSchedules(ctx context.Context) ([]JobSchedule, error)
 
 	// InsertFire materializes a scheduled fire (trigger schedule or catchup) exactly once per job
 	// and fire time. When the fire already exists, it returns the existing run and false.
@@ -88,6 +91,16 @@ type Store interface {
 	Counts(ctx context.Context) (Counts, error)
 
 	Close() error
+}
+
+// JobSchedule is the part of a job that decides when it fires.
+type JobSchedule struct {
+	Name      string
+	Schedule  string
+	Timezone  string
+	Catchup   time.Duration
+	Paused    bool
+	UpdatedAt time.Time
 }
 
 type JobCreateParams struct {

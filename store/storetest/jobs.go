@@ -145,6 +145,29 @@ func testListJobs(t *testing.T, s store.Store) {
 	want.CreatedAt, want.UpdatedAt = base, base
 	wantJob(t, "ListJobs' last job", jobs[5], want)
 	wantJob(t, "CreateJob", created, want)
+
+	// ListJobSchedules agrees with ListJobs on what planning needs.
+	paused := newJob("p")
+	paused.Schedule, paused.Timezone, paused.Paused = "0 4 * * 1", "America/New_York", true
+	createJob(t, s, paused)
+	if jobs, err = s.ListJobs(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	scheds, err := s.ListJobSchedules(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, fromJobs []store.JobSchedule
+	got = scheds
+	for _, j := range jobs {
+		fromJobs = append(fromJobs, store.JobSchedule{Name: j.Name, Schedule: j.Schedule, Timezone: j.Timezone,
+			Catchup: j.Catchup, Paused: j.Paused, UpdatedAt: j.UpdatedAt})
+	}
+	wantEqual(t, "ListJobSchedules", got, fromJobs)
+	want7 := store.JobSchedule{Name: "p", Schedule: "0 4 * * 1", Timezone: "America/New_York", Paused: true, UpdatedAt: base}
+	if len(got) != 7 || got[4] != want7 || got[6].Catchup != 90*time.Second {
+		t.Errorf("ListJobSchedules = %+v; want 7, with %+v fifth and a 90s catch-up last", got, want7)
+	}
 }
 
 func testUpdateJob(t *testing.T, s store.Store) {

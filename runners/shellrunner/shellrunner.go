@@ -224,12 +224,49 @@ func copyOutput(log *slog.Logger, out io.Writer, pr *os.File) {
 			}
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The deadline also fails reads of output that is already in the pipe, so a reader
+			// held up by a slow store must still take what is there.
+			if out = drainReady(log, out, pr, buf); out == nil {
+				return // the pipe reached its end: nothing held it open
+			}
 			log.Warn("output pipe still open after the process group exited; stopped reading",
 				"hint", "a process that left the group (setsid) still holds it")
 			return
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// drainReady copies to out what the pipe holds now, without waiting for more. It returns nil
+// when the pipe reached its end, else the writer to keep using (io.Discard after a failed write).
+func drainReady(log *slog.Logger, out io.Writer, pr *os.File, buf []byte) io.Writer {
+	rc, err := pr.SyscallConn()
+	if err != nil || pr.SetReadDeadline(time.Time{}) != nil {
+		return out
+	}
+	for {
+		var n int
+		var rerr error
+		// The pipe is non-blocking (the runtime polls it), so each read returns at once:
+		// EAGAIN when it is empty but still open.
+		if err := rc.Read(func(fd uintptr) bool {
+			n, rerr = unix.Read(int(fd), buf)
+			return true
+		}); err != nil {
+			return out
+		}
+		switch {
+		case n > 0:
+			if _, werr := out.Write(buf[:n]); werr != nil && out != io.Discard {
+				log.Warn("write output; discarding the rest", "err", werr)
+				out = io.Discard
+			}
+		case rerr == nil: // n == 0: end of file
+			return nil
+		default:
+			return out
 		}
 	}
 }

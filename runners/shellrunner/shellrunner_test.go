@@ -145,3 +145,33 @@ func children(t *testing.T) []string {
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// slowWriter takes its time over every write, like a store that is slow to commit.
+type slowWriter struct {
+	delay time.Duration
+	n     int
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	w.n += len(p)
+	return len(p), nil
+}
+
+// Output already in the pipe when the run's processes are gone is all read, however long the
+// consumer takes over it: the drain bound is for pipes held open, not for slow readers.
+func TestSlowOutputConsumerGetsEverything(t *testing.T) {
+	t.Parallel()
+	const size = 200_000 // more than a pipe holds, so the process exits only once most is read
+	out := &slowWriter{delay: 3 * drainBound / 2}
+	res, err := New(Options{Logger: testLogger(t)}).Run(t.Context(), runners.Request{
+		Job:    arbiter.Job{Command: []string{"head", "-c", strconv.Itoa(size), "/dev/zero"}},
+		Output: out,
+	})
+	if err != nil || !res.Success() {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	if out.n != size {
+		t.Errorf("output = %d bytes, want %d", out.n, size)
+	}
+}

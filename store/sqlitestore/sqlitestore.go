@@ -64,6 +64,14 @@ type writeReq struct {
 // results back for long.
 const maxBatch = 256
 
+// batchWindow is how long a busy committer waits for more writes before it commits, and
+// busyGap how soon after the previous commit a write must come for the committer to count as
+// busy. A quiet store never waits: a lone write commits at once.
+const (
+	batchWindow = 2 * time.Millisecond
+	busyGap     = 5 * time.Millisecond
+)
+
 // ErrClosed is returned by writes after Close, and by a ListRuns that would need a statement
 // not yet prepared.
 var ErrClosed = errors.New("the store is closed")
@@ -197,6 +205,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	batch := make([]*writeReq, 0, maxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	var lastEnd time.Time
 	for {
 		select {
 		case <-s.quit:
@@ -204,16 +215,37 @@ func (s *Store) commitLoop() {
 		case req := <-s.writes:
 			batch = append(batch[:0], req)
 		}
-	drain:
+		// Busy: the previous commit ended moments ago, so more writes are on their way. Wait
+		// a little for them rather than pay a whole fsync for the few already here.
+		var window <-chan time.Time
+		if time.Since(lastEnd) < busyGap {
+			linger.Reset(batchWindow)
+			window = linger.C
+		}
+	collect:
 		for len(batch) < maxBatch {
 			select {
 			case req := <-s.writes:
 				batch = append(batch, req)
+				continue
 			default:
-				break drain
+			}
+			if window == nil {
+				break
+			}
+			select {
+			case req := <-s.writes:
+				batch = append(batch, req)
+			case <-window:
+				window = nil
+				break collect
 			}
 		}
+		if window != nil && !linger.Stop() {
+			<-linger.C
+		}
 		s.commit(batch)
+		lastEnd = time.Now()
 		clear(batch) // drop the finished requests' closures
 	}
 }

@@ -9,8 +9,9 @@
 //
 // Why not a plain wait(-1) loop: it would also take the exit status of the runner's own
 // children, which os/exec's cmd.Wait must get. So the reaper waits only for children it names.
-// On SIGCHLD, and every Options.Interval as a fallback, it lists the process's children
-// (/proc/self/task/*/children, or a scan of /proc/*/stat where the kernel lacks that file) and
+// On SIGCHLD it lists the main thread's children, where the kernel puts orphans (Linux 3.17
+// and later); every Options.Interval, as a fallback, it lists every thread's children
+// (/proc/self/task/*/children, or a scan of /proc/*/stat where the kernel lacks that file). It
 // calls waitpid(pid, WNOHANG) on each child that is not owned.
 //
 // A child is owned from before it exists until its owner has reaped it. Own holds a read lock
@@ -194,19 +195,17 @@ func (r *Reaper) Adopted() bool {
 	return r.strays()
 }
 
-// strays reports whether the main thread has a child that is not owned. The kernel gives
-// orphans to the subreaper's first live thread: the main thread, which in a Go program lives as
-// long as the process.
+// strays reports whether the main thread, where orphans go (see mainChildren), has a child
+// that is not owned.
 func (r *Reaper) strays() bool {
-	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(r.self) + "/children")
+	kids, err := r.mainChildren()
 	if err != nil {
 		return true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, f := range bytes.Fields(b) {
-		pid, err := strconv.Atoi(string(f))
-		if err != nil || r.owned[pid] == 0 {
+	for _, pid := range kids {
+		if r.owned[pid] == 0 {
 			return true
 		}
 	}
@@ -235,17 +234,32 @@ func (r *Reaper) loop() {
 		case <-r.stop:
 			return
 		case <-r.sigs:
+			r.reapMain()
 		case <-tick.C:
+			r.reap()
 		}
-		r.reap()
 	}
 }
 
 // reap waits for every child that has exited and is not owned; it returns how many it reaped.
 func (r *Reaper) reap() int {
+	return r.reapFrom(r.children)
+}
+
+// reapMain is reap looking at the main thread's children only, where the kernel puts every
+// orphan (see mainChildren): one small read on each SIGCHLD instead of one per thread, and
+// the daemon has a thread per running run. The periodic pass still looks at every thread.
+func (r *Reaper) reapMain() int {
+	if !r.listTask {
+		return r.reap()
+	}
+	return r.reapFrom(r.mainChildren)
+}
+
+func (r *Reaper) reapFrom(list func() ([]int, error)) int {
 	r.pass.Lock()
 	defer r.pass.Unlock()
-	kids, err := r.children()
+	kids, err := list()
 	if err != nil {
 		r.log.Error("list child processes", "err", err)
 		return 0
@@ -272,7 +286,7 @@ func (r *Reaper) reap() int {
 }
 
 // children lists the process's children, zombies included. A thread's children file lists
-// the children it forked, and adopted processes go to any live thread, hence every thread.
+// the children it forked, and orphans go to the main thread (mainChildren), hence every thread.
 func (r *Reaper) children() ([]int, error) {
 	if !r.listTask {
 		return scanChildren(r.self)
@@ -287,13 +301,30 @@ func (r *Reaper) children() ([]int, error) {
 		if err != nil {
 			continue // the thread ended meanwhile; its children moved to another one
 		}
-		for _, f := range bytes.Fields(b) {
-			if pid, err := strconv.Atoi(string(f)); err == nil {
-				kids = append(kids, pid)
-			}
-		}
+		kids = appendPIDs(kids, b)
 	}
 	return kids, nil
+}
+
+// mainChildren lists the main thread's children. Since Linux 3.17 the kernel hands an orphan
+// to the first live thread of its subreaper (find_new_reaper, find_alive_thread), which is the
+// main thread: in a Go program it lives as long as the process. So every orphan the reaper
+// adopts is here, besides the runs' leaders the main thread happened to fork.
+func (r *Reaper) mainChildren() ([]int, error) {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(r.self) + "/children")
+	if err != nil {
+		return nil, err
+	}
+	return appendPIDs(nil, b), nil
+}
+
+func appendPIDs(pids []int, list []byte) []int {
+	for _, f := range bytes.Fields(list) {
+		if pid, err := strconv.Atoi(string(f)); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // scanChildren finds the processes whose parent is self in /proc/*/stat.

@@ -192,7 +192,11 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		}
 		return // on shutdown the run stays queued for the next daemon
 	}
-	defer func() { <-p.slots }()
+	// The slot bounds the processes running at once, so it is freed as soon as the process has
+	// exited, not after the finish is recorded: a commit's wait need not hold the next run back.
+	var freeSlot sync.Once
+	releaseSlot := func() { freeSlot.Do(func() { <-p.slots }) }
+	defer releaseSlot()
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
@@ -253,6 +257,7 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 			})
 		},
 	})
+	releaseSlot()
 	recordingStart.Wait()
 	if redactor != nil {
 		_ = redactor.Close() // flushes what it held back into the store's writer

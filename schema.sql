@@ -28,6 +28,9 @@ CREATE TABLE jobs (
     drifted        INTEGER NOT NULL DEFAULT 0 CHECK (drifted IN (0, 1))
 ) STRICT;
 
+-- Added by migration 005: counting the paused jobs reads this, not the whole table.
+CREATE INDEX jobs_paused ON jobs (name) WHERE paused = 1;
+
 -- AUTOINCREMENT so that run ids are never reused, even after old runs are purged: ids appear in
 -- logs, events and users' scripts. No foreign key to jobs: deleting a job keeps its history.
 CREATE TABLE runs (
@@ -111,4 +114,4 @@ CREATE TABLE secrets (
     updated_at INTEGER NOT NULL
 ) STRICT;
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -395,6 +396,8 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"SEARCH runs USING INDEX runs_job_id (job=? AND id<?)"}},
 		{"ListEvents job", listEvents(store.EventListParams{Job: "a", AfterID: 5}),
 			[]string{"SEARCH events USING INDEX events_job_id (job=? AND id>?)"}},
+		{"Counts jobs", query{countJobsQuery, nil},
+			[]string{"SCAN jobs USING COVERING INDEX sqlite_autoindex_jobs_1", "SCAN jobs USING COVERING INDEX jobs_paused"}},
 	}
 	for _, tt := range tests {
 		rows, err := s.rd.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query.q, tt.query.args...)
@@ -419,7 +422,8 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("%s: plan lacks %q:\n%s", tt.name, w, text)
 			}
 		}
-		if strings.Contains(text, "SCAN runs") || strings.Contains(text, "SCAN events") {
+		if strings.Contains(text, "SCAN runs") || strings.Contains(text, "SCAN events") ||
+			slices.Contains(plan, "SCAN jobs") {
 			t.Errorf("%s: plan scans a whole table:\n%s", tt.name, text)
 		}
 	}

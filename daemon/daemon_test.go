@@ -21,7 +21,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startInProcess runs a daemon in this process and returns an HTTP client on its socket.
+// startInProcess runs a daemon in this process on a fresh data dir and returns an HTTP client
+// on its socket.
 func startInProcess(t *testing.T, cfg Config) (*http.Client, func() error) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "arbd")
@@ -29,6 +30,13 @@ func startInProcess(t *testing.T, cfg Config) (*http.Client, func() error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startAt(t, dir, cfg)
+}
+
+// startAt runs a daemon in this process on dir/data, with its socket at dir/s.sock, until the
+// returned stop is called.
+func startAt(tb testing.TB, dir string, cfg Config) (*http.Client, func() error) {
+	tb.Helper()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Socket = filepath.Join(dir, "s.sock")
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -42,7 +50,7 @@ func startInProcess(t *testing.T, cfg Config) (*http.Client, func() error) {
 	case <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("daemon stopped before it was ready: %v", err)
+		tb.Fatalf("daemon stopped before it was ready: %v", err)
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", cfg.Socket)

@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,51 +59,21 @@ func seedScale(b *testing.B, n int) string {
 	return dir
 }
 
-// startAt runs a daemon on dir until the returned stop is called.
-func startAt(b *testing.B, dir string) (*http.Client, func()) {
-	b.Helper()
-	cfg := Config{
-		DataDir: filepath.Join(dir, "data"),
-		Socket:  filepath.Join(dir, "s.sock"),
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Signals: make(chan os.Signal),
-	}
-	ready := make(chan struct{})
-	cfg.Ready = ready
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		b.Fatalf("daemon stopped before it was ready: %v", err)
-	}
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", cfg.Socket)
-	}}}
-	return hc, func() {
-		hc.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}
-}
-
 func BenchmarkScale(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		dir := seedScale(b, n)
 		b.Run(fmt.Sprintf("start/jobs=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				_, stop := startAt(b, dir)
-				stop()
+				_, stop := startAt(b, dir, Config{})
+				if err := stop(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 		b.Run(fmt.Sprintf("list/jobs=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			hc, stop := startAt(b, dir)
+			hc, stop := startAt(b, dir, Config{})
 			defer stop()
 			for b.Loop() {
 				resp, err := hc.Get("http://arbiter/v1/jobs")

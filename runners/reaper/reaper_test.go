@@ -86,24 +86,7 @@ func TestOwnStartError(t *testing.T) {
 func TestReapsOrphans(t *testing.T) {
 	r := start(t, Options{Interval: time.Hour}) // SIGCHLD alone must do it
 	// The middle shell prints its child's pid and exits, orphaning the child, which exits too.
-	// Started through Own, or the reaper could take the middle shell's status too.
-	cmd := exec.Command("sh", "-c", `sh -c 'exit 7' & echo $!`)
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	release, err := r.Own(func() (int, error) { return startCmd(cmd) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	release()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := buf.Bytes()
-	orphan, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("no pid in %q", out)
-	}
+	orphan := orphanOf(t, r, `sh -c 'exit 7'`)
 	awaitVanished(t, orphan)
 	awaitNoChildren(t)
 }
@@ -241,29 +224,13 @@ func TestAdopted(t *testing.T) {
 	if r.Adopted() {
 		t.Fatal("Adopted with no children at all")
 	}
-	// An owned child that leaves an orphan behind.
-	cmd := exec.Command("sh", "-c", `sleep 60 >/dev/null 2>&1 & echo $!`)
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	release, err := r.Own(func() (int, error) { return startCmd(cmd) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	release()
-	if err != nil {
-		t.Fatal(err)
-	}
-	orphan, err := strconv.Atoi(strings.TrimSpace(buf.String()))
-	if err != nil {
-		t.Fatalf("no pid in %q", buf.String())
-	}
+	orphan := orphanOf(t, r, `sleep 60 >/dev/null 2>&1`)
 	if !r.Adopted() {
 		t.Errorf("Adopted = false while orphan %d lives", orphan)
 	}
 	// An owned child alone is no orphan.
 	owned := exec.Command("sleep", "60")
-	release, err = r.Own(func() (int, error) { return startCmd(owned) })
+	release, err := r.Own(func() (int, error) { return startCmd(owned) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,4 +250,28 @@ func TestAdopted(t *testing.T) {
 	if !r.Adopted() {
 		t.Error("a stopped reaper cannot tell, so Adopted must say true")
 	}
+}
+
+// orphanOf runs a shell that starts background in the background and exits at once, orphaning
+// it, and returns the orphan's pid. The shell is started through Own, or the reaper could take
+// its status too.
+func orphanOf(t *testing.T, r *Reaper, background string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", background+" & echo $!")
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	release, err := r.Own(func() (int, error) { return startCmd(cmd) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(buf.String()))
+	if err != nil {
+		t.Fatalf("no pid in %q", buf.String())
+	}
+	return pid
 }

@@ -144,3 +144,25 @@ func TestWriteAfterCloseFails(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// The committer waits for more writes only when several writers shared a recent commit: a lone
+// writer, or the first write after a quiet spell, commits at once.
+func TestCommitterLingersOnlyWhenBusy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		lastSize int
+		since    time.Duration
+		want     bool
+	}{
+		{"writers shared the last commit a moment ago", 12, time.Millisecond, true},
+		{"one write after another", 1, 0, false},
+		{"after a quiet spell", 12, time.Second, false},
+		{"the very first write", 0, time.Hour, false},
+	}
+	for _, tt := range tests {
+		if got := busy(tt.lastSize, tt.since); got != tt.want {
+			t.Errorf("%s: busy(%d, %s) = %v, want %v", tt.name, tt.lastSize, tt.since, got, tt.want)
+		}
+	}
+}

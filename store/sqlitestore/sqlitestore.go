@@ -65,8 +65,8 @@ type writeReq struct {
 const maxBatch = 256
 
 // batchWindow is how long a busy committer waits for more writes before it commits, and
-// busyGap how soon after the previous commit a write must come for the committer to count as
-// busy. A quiet store never waits: a lone write commits at once.
+// busyGap how soon after the previous commit (of more than one write) a write must come for the
+// committer to count as busy. A quiet store, or a single writer, never waits.
 const (
 	batchWindow = 2 * time.Millisecond
 	busyGap     = 5 * time.Millisecond
@@ -207,7 +207,10 @@ func (s *Store) commitLoop() {
 	batch := make([]*writeReq, 0, maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
-	var lastEnd time.Time
+	var (
+		lastEnd  time.Time
+		lastSize int
+	)
 	for {
 		select {
 		case <-s.quit:
@@ -215,10 +218,11 @@ func (s *Store) commitLoop() {
 		case req := <-s.writes:
 			batch = append(batch[:0], req)
 		}
-		// Busy: the previous commit ended moments ago, so more writes are on their way. Wait
-		// a little for them rather than pay a whole fsync for the few already here.
+		// Busy: several writers shared the previous commit, which ended moments ago, so more
+		// writes are on their way. Wait a little for them rather than pay a whole fsync for the
+		// few already here. A lone writer (one write after another) never waits.
 		var window <-chan time.Time
-		if time.Since(lastEnd) < busyGap {
+		if busy(lastSize, time.Since(lastEnd)) {
 			linger.Reset(batchWindow)
 			window = linger.C
 		}
@@ -245,9 +249,15 @@ func (s *Store) commitLoop() {
 			<-linger.C
 		}
 		s.commit(batch)
-		lastEnd = time.Now()
+		lastEnd, lastSize = time.Now(), len(batch)
 		clear(batch) // drop the finished requests' closures
 	}
+}
+
+// busy reports whether the committer should wait for more writes, given the size of the
+// previous batch and how long ago it was committed.
+func busy(lastSize int, since time.Duration) bool {
+	return lastSize > 1 && since < busyGap
 }
 
 // commit runs a batch of writes in one transaction. Each write runs inside its own savepoint, so

@@ -423,3 +423,33 @@ func receive(t *testing.T, c <-chan int64) int64 {
 		return 0
 	}
 }
+
+// Past the head, full chunks wait for the flush interval, trimmed to the tail's size meanwhile:
+// a flood is not written to the sink only to be dropped from it.
+func TestOutputTailWaitsForInterval(t *testing.T) {
+	t.Parallel()
+	notified := make(chan int64, 100)
+	sink := newMemSink(t, 1<<30)
+	w := NewOutputWriter(sink, 1, OutputOptions{Cap: 200, ChunkSize: 50, FlushInterval: time.Hour, Notify: func(seq int64) { notified <- seq }})
+	w.Write(make([]byte, 100)) // the head: two full chunks, stored at once
+	for want := int64(1); want <= 2; want++ {
+		if seq := receive(t, notified); seq != want {
+			t.Fatalf("notified seq %d, want %d", seq, want)
+		}
+	}
+	for range 100 {
+		w.Write(make([]byte, 50)) // 5,000 bytes of tail, full chunks all
+	}
+	if got := sink.sizes(); !slices.Equal(got, []int{50, 50}) {
+		t.Errorf("chunks stored before the interval: %v, want the head's [50 50] only", got)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.sizes(); !slices.Equal(got, []int{50, 50, 50, 50}) {
+		t.Errorf("chunks stored = %v, want the head and the last 100 bytes", got)
+	}
+	if written, dropped := w.Stats(); written != 5100 || dropped != 4900 {
+		t.Errorf("written %d, dropped %d; want 5100 and 4900", written, dropped)
+	}
+}

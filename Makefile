@@ -13,7 +13,7 @@ test:
 	scripts/test
 
 # The benchmark harness: arbiter against baselines measured in the same run (see bench/main.go).
-# Tables on stdout, JSON in bench/results/. The full run takes about half an hour.
+# Tables on stdout, JSON in bench/results/. The full run takes about 15 minutes.
 bench:
 	go run ./bench
 

@@ -3,7 +3,7 @@
 // what many jobs cost at start and at rest (scale), and what a run flooding its output costs
 // (flood). It prints a table per scenario and writes the same figures as JSON.
 //
-//	go run ./bench                # the full sizes, about half an hour
+//	go run ./bench                # the full sizes, about 15 minutes
 //	go run ./bench -quick         # small sizes, under a minute
 //	go run ./bench -only dispatch -n 100 -seconds 30
 //	go run ./bench -only dispatch -overlap skip   # arbiter's default policy, not the baseline's

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -297,43 +296,30 @@ func TestBrokenConnection(t *testing.T) {
 	}
 }
 
-func TestEachJobJSON(t *testing.T) {
+func TestJobsJSON(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		body    string
-		want    []string
-		wantErr string
-	}{
-		{name: "jobs in order", body: `{"jobs": [` + "\n" + `{"name":"a"},` + "\n" + `{"name":"b"}]}`, want: []string{`{"name":"a"}`, `{"name":"b"}`}},
-		{name: "no jobs", body: `{"jobs": []}`},
-		{name: "another shape", body: `{"items": []}`, wantErr: `got items where jobs belongs`},
-		{name: "cut short", body: `{"jobs": [{"name":"a"},`, wantErr: "decode answer of GET /v1/jobs"},
+	body := "{\n  \"jobs\": []\n}\n"
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/jobs" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	var out strings.Builder
+	if err := c.JobsJSON(t.Context(), &out); err != nil || out.String() != body {
+		t.Errorf("JobsJSON = %q, %v; want the answer as sent", out.String(), err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				io.WriteString(w, tt.body)
-			}))
-			var got []string
-			err := c.EachJobJSON(t.Context(), func(raw json.RawMessage) error {
-				got = append(got, string(raw))
-				return nil
-			})
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("jobs = %q, want %q", got, tt.want)
-			}
-		})
+
+	// A list cut short mid-way fails.
+	cut := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{\n  \"jobs\": [\n")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	if err := cut.JobsJSON(t.Context(), io.Discard); err == nil {
+		t.Error("JobsJSON of a list cut short = nil error")
 	}
 }

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -119,5 +121,67 @@ func TestRunRefusesASecondDaemonOnTheDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "arbiter.db")); !os.IsNotExist(err) {
 		t.Errorf("the refused daemon touched the database: %v", err)
+	}
+}
+
+// GET /v1/jobs is written as `arbiter ls -o json` prints it (indented, no HTML escapes), a page at
+// a time: every job once, in name order, across page boundaries.
+func TestListJobsFormat(t *testing.T) {
+	hc, stop := startInProcess(t, Config{})
+	defer stop()
+	list := func() (string, api.JobList) {
+		t.Helper()
+		resp, err := hc.Get("http://arbiter/v1/jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/jobs: %s %v", resp.Status, err)
+		}
+		var l api.JobList
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatalf("decode: %v\n%s", err, body)
+		}
+		// The CLI's way of printing JSON.
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(l); err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != want.String() {
+			t.Fatalf("GET /v1/jobs is not in the CLI's format:\n%s\nwant:\n%s", body, want.String())
+		}
+		return string(body), l
+	}
+	if body, _ := list(); body != "{\n  \"jobs\": []\n}\n" {
+		t.Errorf("empty list = %q", body)
+	}
+
+	n := jobsPage + 1
+	req := api.ApplyRequest{Jobs: make([]api.JobSpec, n)}
+	for i := range req.Jobs {
+		req.Jobs[i] = api.JobSpec{Name: fmt.Sprintf("job-%05d", n-i), Schedule: "@daily", Shell: "backup 2>&1 && echo <done>"}
+	}
+	b, _ := json.Marshal(req)
+	resp, err := hc.Post("http://arbiter/v1/apply", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("apply: %s", resp.Status)
+	}
+	_, l := list()
+	if len(l.Jobs) != n {
+		t.Fatalf("%d jobs listed, want %d", len(l.Jobs), n)
+	}
+	for i, j := range l.Jobs {
+		if want := fmt.Sprintf("job-%05d", i+1); j.Name != want {
+			t.Fatalf("job %d is %q, want %q: every job once, in name order", i, j.Name, want)
+		}
 	}
 }

@@ -277,37 +277,81 @@ func (d *Daemon) jobView(j arbiter.Job, last map[string]arbiter.Run) api.Job {
 	return api.FromJob(j, d.sched.Next(j.Name), lr)
 }
 
+// jobsPage is how many jobs the list reads at a time: the next page is read while the one
+// before is encoded and sent.
+const jobsPage = 2000
+
+// handleListJobs writes an api.JobList exactly as `arbiter ls -o json` prints it (indented, no
+// HTML escapes), so the CLI passes it through as it arrives. It is written a job at a time while
+// the next page is read, rather than built whole and then indented: with 100,000 jobs that took
+// seconds and held the list three times over.
 func (d *Daemon) handleListJobs(w http.ResponseWriter, r *http.Request) error {
-	jobs, err := d.store.ListJobs(r.Context())
+	ctx := r.Context()
+	last, err := d.store.LatestRuns(ctx, nil)
 	if err != nil {
 		return err
 	}
-	last, err := d.store.LatestRuns(r.Context(), nil)
-	if err != nil {
-		return err
+	type page struct {
+		jobs []arbiter.Job
+		err  error
 	}
-	// An api.JobList written one job per line as it is made, rather than built whole and then
-	// indented: with 100,000 jobs that took seconds and held the list three times over.
+	pages := make(chan page, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		defer close(pages)
+		for after := ""; ; {
+			jobs, err := d.store.ListJobsPage(readCtx, store.JobPageParams{After: after, Limit: jobsPage})
+			select {
+			case pages <- page{jobs, err}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil || len(jobs) < jobsPage {
+				return
+			}
+			after = jobs[len(jobs)-1].Name
+		}
+	}()
+	p := <-pages
+	if p.err != nil {
+		return p.err // nothing written yet: an error answer
+	}
+
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "2>&1" in a shell command stays readable
-	bw.WriteString(`{"jobs": [`)
-	for i, j := range jobs {
-		if i > 0 {
-			bw.WriteByte(',')
+	enc.SetIndent("    ", "  ")
+	n := 0
+	for ok := true; ok; p, ok = <-pages {
+		if p.err != nil {
+			// Too late for an error answer: break the connection, so the client sees a cut-off
+			// list fail instead of taking it for the whole.
+			d.log.Error("list jobs", "err", p.err)
+			panic(http.ErrAbortHandler)
 		}
-		bw.WriteString("\n  ")
-		buf.Reset()
-		if err := enc.Encode(d.jobView(j, last)); err != nil {
-			return fmt.Errorf("list jobs: %w", err) // not expected: api.Job always marshals
+		for _, j := range p.jobs {
+			if n == 0 {
+				bw.WriteString("{\n  \"jobs\": [\n    ")
+			} else {
+				bw.WriteString(",\n    ")
+			}
+			n++
+			buf.Reset()
+			if err := enc.Encode(d.jobView(j, last)); err != nil {
+				panic(fmt.Errorf("list jobs: %w", err)) // not expected: api.Job always marshals
+			}
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		}
-		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-		jobs[i] = arbiter.Job{} // written: the collector may take it
 	}
-	bw.WriteString("\n]}\n")
+	if n == 0 {
+		bw.WriteString("{\n  \"jobs\": []\n}\n")
+	} else {
+		bw.WriteString("\n  ]\n}\n")
+	}
 	_ = bw.Flush() // a client that went away is no error of ours
 	return nil
 }

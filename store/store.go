@@ -31,6 +31,10 @@ type Store interface {
 	GetJob(ctx context.Context, name string) (arbiter.Job, error)
 	// ListJobs returns every job, ordered by name.
 	ListJobs(ctx context.Context) ([]arbiter.Job, error)
+	// ListJobsPage returns up to Limit jobs whose names sort after After, ordered by name: the
+	// full list a page at a time, so it can be sent while the rest is read. Pages are separate
+	// reads; a job created or deleted in between may be in the list or not.
+	ListJobsPage(ctx context.Context, p JobPageParams) ([]arbiter.Job, error)
 	// ListJobSchedules returns what planning needs of every job, ordered by name: a daemon
 	// starting with 100,000 jobs plans them all without loading them whole.
 	ListJobSchedules(ctx context.Context) ([]JobSchedule, error)
@@ -91,6 +95,11 @@ type Store interface {
 	Counts(ctx context.Context) (Counts, error)
 
 	Close() error
+}
+
+type JobPageParams struct {
+	After string // "" for the first page
+	Limit int    // 0 for the store's default of 1000; at most 10,000
 }
 
 // JobSchedule is the part of a job that decides when it fires.

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"path/filepath"
 	"slices"
@@ -340,7 +336,8 @@ func (a *app) lsCmd() *cobra.Command {
 				return err
 			}
 			if *out == formatJSON {
-				return writeJobsJSON(cmd.Context(), c, a.out)
+				// The daemon sends the list as writeJSON would print it.
+				return c.JobsJSON(cmd.Context(), a.out)
 			}
 			jobs, err := c.ListJobs(cmd.Context())
 			if err != nil {
@@ -444,64 +441,4 @@ func (a *app) setPausedCmd(pause bool) *cobra.Command {
 	}
 	force = forceFlag(cmd)
 	return cmd
-}
-
-// writeJobsJSON prints the job list as writeJSON would print an api.JobList, one job at a time
-// as it arrives: re-indenting the daemon's encoding instead of decoding and encoding again
-// keeps `ls -o json` of 100,000 jobs from holding them all and paying twice for reflection.
-func writeJobsJSON(ctx context.Context, c *client.Client, w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	n := 0
-	var buf bytes.Buffer
-	err := c.EachJobJSON(ctx, func(job json.RawMessage) error {
-		sep := ",\n    "
-		if n == 0 {
-			sep = "{\n  \"jobs\": [\n    "
-		}
-		n++
-		bw.WriteString(sep)
-		buf.Reset()
-		if err := json.Indent(&buf, job, "    ", "  "); err != nil {
-			return err
-		}
-		_, err := bw.Write(unescapeHTML(buf.Bytes()))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		bw.WriteString("{\n  \"jobs\": []\n}\n") // [] rather than null, as the daemon sends it
-	} else {
-		bw.WriteString("\n  ]\n}\n")
-	}
-	return bw.Flush()
-}
-
-// unescapeHTML turns the \u0026, \u003c and \u003e escapes encoding/json writes by default
-// back into &, < and >, as writeJSON prints them: "2>&1" reads better than "2\u003e\u00261".
-// It rewrites in place; escaped backslashes are skipped whole, so "\\u0026" stays as it is.
-func unescapeHTML(b []byte) []byte {
-	out := b[:0]
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 >= len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		if b[i+1] == 'u' && i+6 <= len(b) {
-			switch strings.ToLower(string(b[i+2 : i+6])) {
-			case "0026":
-				out, i = append(out, '&'), i+5
-				continue
-			case "003c":
-				out, i = append(out, '<'), i+5
-				continue
-			case "003e":
-				out, i = append(out, '>'), i+5
-				continue
-			}
-		}
-		out, i = append(out, b[i], b[i+1]), i+1
-	}
-	return out
 }

@@ -281,6 +281,19 @@ func (s *Store) GetJob(ctx context.Context, name string) (arbiter.Job, error) {
 	return job, nil
 }
 
+func (s *Store) ListJobsPage(ctx context.Context, p store.JobPageParams) ([]arbiter.Job, error) {
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name > ? ORDER BY name LIMIT ?`,
+		p.After, clampLimit(p.Limit, 1000, 10_000))
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	jobs, err := collect(rows, scanJob)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	return jobs, nil
+}
+
 func (s *Store) ListJobs(ctx context.Context) ([]arbiter.Job, error) {
 	// One read transaction, so the count sizes the slice for exactly the rows that follow:
 	// growing a slice of 100,000 jobs by appending copied each of them many times over.

@@ -146,6 +146,24 @@ func testListJobs(t *testing.T, s store.Store) {
 	wantJob(t, "ListJobs' last job", jobs[5], want)
 	wantJob(t, "CreateJob", created, want)
 
+	// ListJobsPage walks the same list a page at a time.
+	var paged []arbiter.Job
+	for after := ""; ; {
+		page, err := s.ListJobsPage(t.Context(), store.JobPageParams{After: after, Limit: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 4 {
+			t.Fatalf("a page of %d jobs, over the limit of 4", len(page))
+		}
+		paged = append(paged, page...)
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1].Name
+	}
+	wantEqual(t, "ListJobsPage, all pages", paged, jobs)
+
 	// ListJobSchedules agrees with ListJobs on what planning needs.
 	paused := newJob("p")
 	paused.Schedule, paused.Timezone, paused.Paused = "0 4 * * 1", "America/New_York", true

@@ -199,9 +199,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // commitLoop is the committer: it takes the first waiting write, then every other write already
-// waiting (up to maxBatch), and commits them together. It adds no delay of its own: writes that
-// arrive while a commit syncs simply wait and form the next batch, so an idle store commits each
-// write at once and a busy one pays one fsync per batch.
+// waiting (up to maxBatch), and commits them together. Writes that arrive while a commit syncs
+// wait and form the next batch; when the store is busy (see busy) the committer also lingers up
+// to batchWindow for more. So an idle store, or a lone writer, commits each write at once, and a
+// busy one pays one fsync per batch.
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	batch := make([]*writeReq, 0, maxBatch)

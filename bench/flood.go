@@ -95,21 +95,12 @@ func (h *harness) flood(ctx context.Context, size int64) (*floodResult, error) {
 	res.Baseline = floodSide{Elapsed: dur(elapsed), MBps: float64(size) / 1e6 / elapsed.Seconds()}
 
 	h.logf("flood %s: arbiter", fmtBytes(float64(size)))
-	dir, err := h.dir("flood")
-	if err != nil {
-		return nil, err
-	}
-	d, err := startDaemon(ctx, h.arbiter, dir, daemonOptions{outputCap: floodCap})
+	const job = "flood"
+	d, err := h.startWithJob(ctx, job, command, daemonOptions{outputCap: floodCap})
 	if err != nil {
 		return nil, err
 	}
 	defer d.kill()
-	const job = "flood"
-	if _, err := d.client.Apply(ctx, api.ApplyRequest{Jobs: []api.JobSpec{{
-		Name: job, Schedule: "0 0 1 1 *", Command: command, Overlap: "allow",
-	}}}); err != nil {
-		return nil, err
-	}
 	if res.IdleMem, err = readMem(d.pid()); err != nil {
 		return nil, err
 	}

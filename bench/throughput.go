@@ -87,21 +87,12 @@ func (h *harness) throughputOne(ctx context.Context, name string, command []stri
 	res.BaselineFailed = failed
 
 	h.logf("throughput %s: arbiter, %d runs", name, k)
-	dir, err := h.dir("throughput")
-	if err != nil {
-		return res, err
-	}
-	d, err := startDaemon(ctx, h.arbiter, dir, daemonOptions{maxRunning: throughputSlots})
+	const job = "tp"
+	d, err := h.startWithJob(ctx, job, command, daemonOptions{maxRunning: throughputSlots})
 	if err != nil {
 		return res, err
 	}
 	defer d.kill()
-	const job = "tp"
-	if _, err := d.client.Apply(ctx, api.ApplyRequest{Jobs: []api.JobSpec{{
-		Name: job, Schedule: "0 0 1 1 *", Command: command, Overlap: "allow",
-	}}}); err != nil {
-		return res, err
-	}
 
 	start := time.Now()
 	if err := triggerMany(ctx, d.socket, job, k, res.Clients); err != nil {
@@ -244,4 +235,24 @@ func (r *throughputReport) tables() []*table {
 		ts = append(ts, t)
 	}
 	return ts
+}
+
+// startWithJob starts a daemon in a fresh directory with one job that runs only when triggered
+// (overlap allow: every trigger runs). The caller kills the daemon.
+func (h *harness) startWithJob(ctx context.Context, job string, command []string, opts daemonOptions) (*daemonProc, error) {
+	dir, err := h.dir(job)
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(ctx, h.arbiter, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.client.Apply(ctx, api.ApplyRequest{Jobs: []api.JobSpec{{
+		Name: job, Schedule: "0 0 1 1 *", Command: command, Overlap: "allow",
+	}}}); err != nil {
+		d.kill()
+		return nil, err
+	}
+	return d, nil
 }

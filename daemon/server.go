@@ -328,6 +328,9 @@ func (d *Daemon) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	n := 0
 	for ok := true; ok; p, ok = <-pages {
 		if p.err != nil {
+			if ctx.Err() != nil {
+				return nil // the client went away
+			}
 			// Too late for an error answer: break the connection, so the client sees a cut-off
 			// list fail instead of taking it for the whole.
 			d.log.Error("list jobs", "err", p.err)

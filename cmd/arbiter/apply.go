@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbiterd/arbiter/api"
+	"github.com/arbiterd/arbiter/client"
 	"github.com/arbiterd/arbiter/jobfile"
 )
 
@@ -28,16 +30,7 @@ them; jobs made from the CLI are never pruned. At a terminal, apply asks before 
 anything unless -y is given.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := a.applyRequest(args, prune)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			req.DryRun = true
-			plan, err := c.Apply(cmd.Context(), req)
+			c, req, plan, err := a.planApply(cmd.Context(), args, prune)
 			if err != nil {
 				return err
 			}
@@ -79,16 +72,7 @@ func (a *app) diffCmd() *cobra.Command {
 		Short: "Compare job files with the daemon's jobs: exit 0 when in sync, 1 when not",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := a.applyRequest(args, prune)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			req.DryRun = true
-			plan, err := c.Apply(cmd.Context(), req)
+			_, _, plan, err := a.planApply(cmd.Context(), args, prune)
 			if err != nil {
 				return err
 			}
@@ -180,4 +164,20 @@ func (a *app) confirm(question string) bool {
 		return answer == "y" || answer == "yes"
 	}
 	return true
+}
+
+// planApply reads the job files at paths and asks the daemon what applying them would do,
+// changing nothing; it returns the client and request for applying it after all.
+func (a *app) planApply(ctx context.Context, paths []string, prune bool) (*client.Client, api.ApplyRequest, api.Plan, error) {
+	req, err := a.applyRequest(paths, prune)
+	if err != nil {
+		return nil, req, api.Plan{}, err
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, req, api.Plan{}, err
+	}
+	req.DryRun = true
+	plan, err := c.Apply(ctx, req)
+	return c, req, plan, err
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/store"
@@ -17,39 +19,76 @@ const jobColumns = `name, schedule, timezone, command, shell, dir, env, timeout_
 	overlap, catchup_ns, retries, retry_delay_ns, jitter_ns, paused, source, drifted, created_at, updated_at`
 
 func scanJob(sc scanner) (arbiter.Job, error) {
-	var (
+	// Scan's ...any moves every target to the heap. Held in one struct they are one allocation
+	// a row instead of a dozen, which showed when listing 100,000 jobs.
+	var row struct {
 		j                           arbiter.Job
 		command                     sql.NullString
-		env                         string
+		env, overlap                string
 		timeout, grace              int64
 		catchup, retryDelay, jitter int64
 		created, updated            int64
-		overlap                     string
-	)
-	err := sc.Scan(&j.Name, &j.Schedule, &j.Timezone, &command, &j.Shell, &j.Dir, &env,
-		&timeout, &grace, &overlap, &catchup, &j.Retries, &retryDelay, &jitter, &j.Paused, &j.Source,
-		&j.Drifted, &created, &updated)
+		dest                        [19]any
+	}
+	j := &row.j
+	row.dest = [...]any{&j.Name, &j.Schedule, &j.Timezone, &row.command, &j.Shell, &j.Dir, &row.env,
+		&row.timeout, &row.grace, &row.overlap, &row.catchup, &j.Retries, &row.retryDelay, &row.jitter,
+		&j.Paused, &j.Source, &j.Drifted, &row.created, &row.updated}
+	err := sc.Scan(row.dest[:]...)
 	if err != nil {
 		return arbiter.Job{}, err
 	}
-	if command.Valid {
-		if err := json.Unmarshal([]byte(command.String), &j.Command); err != nil {
+	if row.command.Valid {
+		if j.Command, err = decodeCommand(row.command.String); err != nil {
 			return arbiter.Job{}, fmt.Errorf("job %q: decode command: %w", j.Name, err)
 		}
 	}
-	if env != "{}" { // most jobs have none: skip the decoder
-		if err := json.Unmarshal([]byte(env), &j.Env); err != nil {
+	if row.env != "{}" { // most jobs have none: skip the decoder
+		if err := json.Unmarshal([]byte(row.env), &j.Env); err != nil {
 			return arbiter.Job{}, fmt.Errorf("job %q: decode env: %w", j.Name, err)
 		}
 	}
 	if len(j.Env) == 0 {
 		j.Env = nil // one spelling of "no variables", whatever was stored
 	}
-	j.Timeout, j.KillGrace = time.Duration(timeout), time.Duration(grace)
-	j.Catchup, j.RetryDelay, j.Jitter = time.Duration(catchup), time.Duration(retryDelay), time.Duration(jitter)
-	j.Overlap = arbiter.Overlap(overlap)
-	j.CreatedAt, j.UpdatedAt = fromNS(created), fromNS(updated)
-	return j, nil
+	j.Timeout, j.KillGrace = time.Duration(row.timeout), time.Duration(row.grace)
+	j.Catchup, j.RetryDelay, j.Jitter = time.Duration(row.catchup), time.Duration(row.retryDelay), time.Duration(row.jitter)
+	j.Overlap = arbiter.Overlap(row.overlap)
+	j.CreatedAt, j.UpdatedAt = fromNS(row.created), fromNS(row.updated)
+	return *j, nil
+}
+
+// decodeCommand decodes a command column. Most are ["a","b"] with nothing escaped, which it cuts
+// out of s itself: json.Unmarshal was a fifth of the time to read a page of jobs. Anything else,
+// or anything it is unsure of, goes to json.Unmarshal, so the result is always the same.
+func decodeCommand(s string) ([]string, error) {
+	if inner, ok := strings.CutPrefix(s, `["`); ok {
+		if inner, ok = strings.CutSuffix(inner, `"]`); ok && plainJSON(inner) {
+			args := strings.Split(inner, `","`)
+			// Each quote left in inner is then inside an element: not the plain form.
+			if !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, `"`) }) {
+				return args, nil
+			}
+		}
+	}
+	var args []string
+	err := json.Unmarshal([]byte(s), &args)
+	return args, err
+}
+
+// plainJSON says whether s has no escapes, control characters or invalid UTF-8: the bytes a
+// JSON string holds as they are.
+func plainJSON(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < ' ' || c == '\\':
+			return false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(s)
 }
 
 // jobArgs encodes the fields of j that callers may set, in the order of jobColumns after name.

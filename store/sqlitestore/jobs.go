@@ -321,12 +321,14 @@ func (s *Store) GetJob(ctx context.Context, name string) (arbiter.Job, error) {
 }
 
 func (s *Store) ListJobsPage(ctx context.Context, p store.JobPageParams) ([]arbiter.Job, error) {
+	limit := clampLimit(p.Limit, 1000, 10_000)
 	rows, err := s.rd.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name > ? ORDER BY name LIMIT ?`,
-		p.After, clampLimit(p.Limit, 1000, 10_000))
+		p.After, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
-	jobs, err := collect(rows, scanJob)
+	// Sized for a full page: growing it by appending copied every job several times over.
+	jobs, err := collectInto(make([]arbiter.Job, 0, limit), rows, scanJob)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}

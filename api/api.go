@@ -110,6 +110,23 @@ type Job struct {
 	LastRun    *RunRef           `json:"last_run"` // null before the first run
 }
 
+// Event is one entry of the event log: a change to a job or a run, or a secret's use. GET
+// /v1/events writes them one per line.
+type Event struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"` // job.created … job.resumed, run.<state>, secret.*
+	Job    string    `json:"job,omitempty"`
+	RunID  int64     `json:"run_id,omitempty"`
+	Actor  string    `json:"actor"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// FromEvent converts an event of the log to its API form.
+func FromEvent(e arbiter.Event) Event {
+	return Event{ID: e.ID, At: e.At, Kind: e.Kind, Job: e.Job, RunID: e.RunID, Actor: e.Actor, Detail: e.Detail}
+}
+
 // RunRef is a short reference to a run.
 type RunRef struct {
 	ID          int64      `json:"id"`

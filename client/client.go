@@ -378,6 +378,73 @@ func (c *Client) Output(ctx context.Context, id, after int64, follow bool) (io.R
 	return resp.Body, nil
 }
 
+// Events returns a page of the event log: up to limit events with an id above after (0: from
+// the start; limit 0: the daemon's page of 1,000), of job if not "", oldest first.
+func (c *Client) Events(ctx context.Context, job string, after int64, limit int) ([]api.Event, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	if job != "" {
+		q.Set("job", job)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/events", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var events []api.Event
+	err = decodeEvents(resp.Body, func(e api.Event) error {
+		events = append(events, e)
+		return nil
+	})
+	if err == io.EOF {
+		err = nil
+	}
+	return events, err
+}
+
+// WatchEvents follows the event log: the events with an id above after (after < 0: only those
+// from now on), oldest first, then each new one as its change commits. It calls fn for each and
+// returns when ctx ends (ctx's error), fn fails (fn's error) or the stream breaks, as it does
+// when the daemon stops; the caller may then watch again from the last id it saw.
+func (c *Client) WatchEvents(ctx context.Context, after int64, fn func(api.Event) error) error {
+	q := url.Values{"follow": {"1"}}
+	if after >= 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/events", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	err = decodeEvents(resp.Body, fn)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if err == io.EOF {
+		return errors.New("the event stream ended: the daemon closed it")
+	}
+	return err
+}
+
+// decodeEvents calls fn for each JSON line of r until r or fn fails; io.EOF at a clean end.
+func decodeEvents(r io.Reader, fn func(api.Event) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var e api.Event
+		if err := dec.Decode(&e); err != nil {
+			if err == io.EOF {
+				return err
+			}
+			return fmt.Errorf("read events: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
 // Reload makes the daemon apply its jobs dir again and waits for the result.
 func (c *Client) Reload(ctx context.Context) (api.Plan, error) {
 	var p api.Plan

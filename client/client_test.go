@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -321,5 +323,68 @@ func TestJobsJSON(t *testing.T) {
 	}))
 	if err := cut.JobsJSON(t.Context(), io.Discard); err == nil {
 		t.Error("JobsJSON of a list cut short = nil error")
+	}
+}
+
+func TestWatchEvents(t *testing.T) {
+	t.Parallel()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := "/v1/events?after=7&follow=1"
+		if r.URL.Query().Get("after") == "" {
+			want = "/v1/events?follow=1"
+		}
+		if r.URL.RequestURI() != want {
+			t.Errorf("request %s, want %s", r.URL.RequestURI(), want)
+		}
+		io.WriteString(w, `{"id":8,"at":"2026-11-22T10:00:00Z","kind":"job.created","job":"a","actor":"uid:0"}`+"\n")
+		io.WriteString(w, `{"id":9,"at":"2026-11-22T10:00:01Z","kind":"run.queued","job":"a","run_id":3,"actor":"uid:0"}`+"\n")
+	}))
+	var got []string
+	err := c.WatchEvents(context.Background(), 7, func(e api.Event) error {
+		got = append(got, fmt.Sprintf("%d %s %s %d", e.ID, e.Kind, e.Job, e.RunID))
+		return nil
+	})
+	// The daemon ending the stream is an error: a watcher must know to reconnect.
+	if err == nil || !strings.Contains(err.Error(), "event stream ended") {
+		t.Errorf("WatchEvents after the stream ended = %v", err)
+	}
+	if want := []string{"8 job.created a 0", "9 run.queued a 3"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+
+	// fn's error stops the watch and is returned as it is.
+	stopped := errors.New("enough")
+	n := 0
+	err = c.WatchEvents(context.Background(), -1, func(api.Event) error { n++; return stopped })
+	if err != stopped || n != 1 {
+		t.Errorf("WatchEvents with a failing fn = %v after %d events; want %v after 1", err, n, stopped)
+	}
+}
+
+func TestWatchEventsCancel(t *testing.T) {
+	t.Parallel()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if err := c.WatchEvents(ctx, -1, func(api.Event) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("WatchEvents after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func TestEventsPage(t *testing.T) {
+	t.Parallel()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RequestURI() != "/v1/events?after=0&job=a&limit=2" {
+			t.Errorf("request %s", r.URL.RequestURI())
+		}
+		io.WriteString(w, `{"id":1,"at":"2026-11-22T10:00:00Z","kind":"job.created","job":"a","actor":"uid:0"}`+"\n")
+		io.WriteString(w, `{"id":2,"at":"2026-11-22T10:00:00Z","kind":"job.paused","job":"a","actor":"uid:0"}`+"\n")
+	}))
+	events, err := c.Events(context.Background(), "a", 0, 2)
+	if err != nil || len(events) != 2 || events[1].Kind != "job.paused" {
+		t.Errorf("Events = %+v, %v", events, err)
 	}
 }

@@ -91,6 +91,7 @@ type Daemon struct {
 	sched   *scheduler
 	runs    *dispatcher
 	outputs *broadcaster[int64]
+	commits *broadcaster[struct{}] // a write committed: followers of the event log look again
 	worker  string
 	nodeID  string // persistent identity of this data dir, in every run's marker
 
@@ -141,6 +142,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		nodeID:    nodeID,
 		runner:    shellrunner.New(shellrunner.Options{Logger: log, Reaper: rp}),
 		outputs:   newBroadcaster[int64](),
+		commits:   newBroadcaster[struct{}](),
 		dbPath:    filepath.Join(cfg.DataDir, "arbiter.db"),
 		uid:       os.Getuid(),
 		allowGID:  -1,
@@ -160,7 +162,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if _, err := secretbox.LoadKey(d.keyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	d.store, err = sqlitestore.Open(ctx, d.dbPath, sqlitestore.Options{Logger: log})
+	d.store, err = sqlitestore.Open(ctx, d.dbPath, sqlitestore.Options{
+		Logger:    log,
+		Committed: func() { d.commits.Notify(struct{}{}) },
+	})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

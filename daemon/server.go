@@ -68,6 +68,7 @@ func (d *Daemon) newServer() *http.Server {
 	h("GET /v1/runs/{id}", d.handleGetRun)
 	h("GET /v1/runs/{id}/output", d.handleOutput)
 	h("POST /v1/runs/{id}/cancel", d.handleCancel)
+	h("GET /v1/events", d.handleEvents)
 
 	return &http.Server{
 		Handler:           d.guard(mux),
@@ -624,6 +625,17 @@ func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// followParam reads ?follow=1|0.
+func followParam(r *http.Request) (bool, error) {
+	switch r.URL.Query().Get("follow") {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, badRequest("follow must be 1 or 0")
+}
+
 // fallbackPoll bounds how long a follower waits without a notification, in case one was missed.
 const fallbackPoll = 2 * time.Second
 
@@ -639,13 +651,9 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	follow := false
-	switch r.URL.Query().Get("follow") {
-	case "", "0", "false":
-	case "1", "true":
-		follow = true
-	default:
-		return badRequest("follow must be 1 or 0")
+	follow, err := followParam(r)
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

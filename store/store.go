@@ -225,6 +225,7 @@ type EventListParams struct {
 	AfterID int64
 	Job     string // "" for every job
 	Limit   int    // 0 for the store's default of 1000
+	Latest  bool   // the newest Limit events rather than the oldest (still returned oldest first)
 }
 
 // Counts is a summary of the store.

@@ -115,7 +115,11 @@ func listEventsQuery(p store.EventListParams) (string, []any) {
 	if p.Job != "" {
 		q, args = q+` AND job = ?`, append(args, p.Job) // served by events_job_id
 	}
-	return q + ` ORDER BY id LIMIT ?`, append(args, clampLimit(p.Limit, 1000, 1000))
+	args = append(args, clampLimit(p.Limit, 1000, 1000))
+	if p.Latest {
+		return `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) ORDER BY id`, args
+	}
+	return q + ` ORDER BY id LIMIT ?`, args
 }
 
 func (s *Store) ListEvents(ctx context.Context, p store.EventListParams) ([]arbiter.Event, error) {

@@ -27,6 +27,9 @@ var _ store.Store = (*Store)(nil)
 type Options struct {
 	// Logger receives the store's rare notices (migrations applied). nil discards them.
 	Logger *slog.Logger
+	// Committed, when set, is called after each write transaction commits, from the committer
+	// goroutine: followers of the event log wake on it instead of polling. It must not block.
+	Committed func()
 }
 
 // Store is a store.Store on one SQLite file. It is safe for concurrent use.
@@ -50,7 +53,8 @@ type Store struct {
 	quit   chan struct{} // closed by Close: no new writes
 	done   chan struct{} // closed when the committer has returned
 
-	commits atomic.Int64 // transactions committed, for the group-commit tests
+	commits   atomic.Int64 // transactions committed, for the group-commit tests
+	committed func()       // Options.Committed
 }
 
 // writeReq is one caller's write waiting for the committer.
@@ -132,6 +136,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		lists:  stmtCache{db: rd},
+
+		committed: opts.Committed,
 	}
 	// Before the committer starts: preparing on wr needs its one connection (see stmts.go).
 	// After migrate: a statement cannot name a table that does not exist yet.
@@ -318,6 +324,9 @@ func (s *Store) commitOnce(tx *sql.Tx) error {
 		return err
 	}
 	s.commits.Add(1)
+	if s.committed != nil {
+		s.committed()
+	}
 	return nil
 }
 

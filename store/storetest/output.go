@@ -243,6 +243,16 @@ func testEventsPages(t *testing.T, s store.Store) {
 	if err != nil || len(page) != 0 {
 		t.Errorf("events after the last = %+v, %v; want none", page, err)
 	}
+	page, err = s.ListEvents(t.Context(), store.EventListParams{Latest: true, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "the latest 2 events", page, all[3:5])
+	page, err = s.ListEvents(t.Context(), store.EventListParams{AfterID: all[2].ID, Latest: true, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "the latest 10 events after the third", page, all[3:5])
 }
 
 func testCounts(t *testing.T, s store.Store) {

@@ -21,7 +21,7 @@ type (
 		failed []api.Run // failed, timed out and lost, newest first
 	}
 	// lostMsg says the connection broke; the feed is reconnecting.
-	lostMsg struct{ err error }
+	lostMsg  struct{ err error }
 	eventMsg api.Event
 )
 

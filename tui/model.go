@@ -65,8 +65,8 @@ func newModel(ctx context.Context, src Source, opts Options, loc *time.Location)
 
 // Messages from commands.
 type (
-	tickMsg    time.Time
-	jobMsg     struct {
+	tickMsg time.Time
+	jobMsg  struct {
 		name string
 		job  api.Job
 		err  error

@@ -442,6 +442,17 @@ func renderStatus(s *state, w int) string {
 		parts = append(parts, "read-only: actions are disabled")
 	}
 	if s.view == viewJobs {
+		// The selected job's schedule in words: the narrow table has room only for the expression.
+		if j, ok := s.jobs[s.selectedName()]; ok {
+			about := j.Name + ": " + describe(j.Schedule)
+			if j.Timezone != "" {
+				about += " (" + j.Timezone + ")"
+			}
+			if j.NextRun != nil {
+				about += ", next " + clock(*j.NextRun, s.now, s.loc)
+			}
+			parts = append(parts, about)
+		}
 		parts = append(parts, "sort: "+s.sort.String())
 		if s.filter != "" {
 			parts = append(parts, "filter: "+s.filter)

@@ -68,8 +68,15 @@ func newFakeSource() *fakeSource {
 		return r
 	}
 	failed := func(r *api.Run) { r.ExitCode = code(1); r.Reason = "exit status 1" }
-	timedOut := func(r *api.Run) { r.ExitCode = nil; r.Signal = "SIGTERM"; r.Reason = "timed out after 2s; no attempts left (2 of 2)" }
-	skipped := func(r *api.Run) { r.StartedAt, r.FinishedAt, r.ExitCode = nil, nil, nil; r.Reason = "skipped: previous run 9 still running" }
+	timedOut := func(r *api.Run) {
+		r.ExitCode = nil
+		r.Signal = "SIGTERM"
+		r.Reason = "timed out after 2s; no attempts left (2 of 2)"
+	}
+	skipped := func(r *api.Run) {
+		r.StartedAt, r.FinishedAt, r.ExitCode = nil, nil, nil
+		r.Reason = "skipped: previous run 9 still running"
+	}
 
 	add(api.Job{Name: "backup", Schedule: "0 3 * * *", NextRun: at(7*time.Hour + 57*time.Minute + 43*time.Second)},
 		run("succeeded", -40*time.Hour, 40*time.Second), run("succeeded", -16*time.Hour, 42*time.Second))

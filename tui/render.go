@@ -109,7 +109,7 @@ func cell(s string, w int) string {
 	return s
 }
 
-// column is one column of a table: its title, width, and a cell's text and style for row i.
+// column is one column of a table: its title and width.
 type column struct {
 	title string
 	width int
@@ -117,7 +117,8 @@ type column struct {
 
 // table renders a header and the rows [top, top+n) of a table, marking the selected one. Only
 // those rows are ever built, so a list of 10,000 jobs costs what a screenful does.
-func table(st styles, cols []column, rows, top, selected, width int, row func(i int) []string, styleOf func(i, c int) lipgloss.Style) []string {
+// paintOf names the paint (see styles.paint) of cell c of row i.
+func table(st styles, cols []column, rows, top, selected, width int, row func(i int) []string, paintOf func(i, c int) string) []string {
 	var hdr strings.Builder
 	hdr.WriteString("  ")
 	for c, col := range cols {
@@ -144,7 +145,7 @@ func table(st styles, cols []column, rows, top, selected, width int, row func(i 
 				// The selected row takes one style end to end; inner colours would cut it.
 				line.WriteString(text)
 			} else {
-				line.WriteString(styleOf(i, c).Render(text))
+				line.WriteString(st.paint(paintOf(i, c), text))
 			}
 		}
 		text := line.String()
@@ -205,22 +206,22 @@ func renderJobs(s *state, width, height int) string {
 			cells = append(cells, strings.Join(flags, ","))
 		}
 		return cells
-	}, func(i, c int) lipgloss.Style {
+	}, func(i, c int) string {
 		j := s.jobs[s.order[i]]
 		switch c {
 		case 2:
 			if j.NextRun == nil {
-				return s.st.dim
+				return dimmed
 			}
 		case 3:
 			if j.LastRun != nil {
-				return s.st.stateStyle(j.LastRun.State)
+				return j.LastRun.State
 			}
-			return s.st.dim
+			return dimmed
 		case 6:
-			return s.st.warn
+			return warned
 		}
-		return lipgloss.Style{}
+		return ""
 	})
 	if len(s.order) == 0 {
 		msg := "no jobs yet: add one with `arbiter add`"
@@ -293,7 +294,7 @@ func historyBar(st styles, runs []api.Run, width int, now time.Time, plain bool)
 		if plain {
 			b.WriteString(g)
 		} else {
-			b.WriteString(st.stateStyle(r.State).Render(g))
+			b.WriteString(st.paint(r.State, g))
 		}
 	}
 	return b.String()
@@ -328,11 +329,11 @@ func renderRuns(s *state, width, height int) string {
 		}
 		return []string{strconv.FormatInt(r.ID, 10), symbol(r.State) + " " + strings.ReplaceAll(r.State, "_", " "),
 			r.Trigger, strconv.Itoa(r.Attempt), started, dur, exit, reason}
-	}, func(i, c int) lipgloss.Style {
+	}, func(i, c int) string {
 		if c == 1 {
-			return s.st.stateStyle(s.runs[i].State)
+			return s.runs[i].State
 		}
-		return lipgloss.Style{}
+		return ""
 	})
 	if len(s.runs) == 0 {
 		msg := "loading runs…"

@@ -43,9 +43,6 @@ func duration(d time.Duration) string {
 	return countdown(d)
 }
 
-// ago is how long ago t was: "42s ago".
-func ago(t, now time.Time) string { return countdown(now.Sub(t)) + " ago" }
-
 // clock shows t compactly: the time of day when it falls on now's date, else the date too.
 func clock(t, now time.Time, loc *time.Location) string {
 	t, now = t.In(loc), now.In(loc)

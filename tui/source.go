@@ -36,3 +36,5 @@ type Source interface {
 	// events from now on".
 	WatchEvents(ctx context.Context, after int64, fn func(api.Event) error) error
 }
+
+var _ Source = (*client.Client)(nil)

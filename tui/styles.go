@@ -10,7 +10,7 @@ import (
 // them as the bare text, so NO_COLOR output carries no escape codes at all, and every state
 // stays readable by its symbol and word alone.
 type styles struct {
-	title, header, dim, selected, good, bad, busy, warn, match, errLine, key lipgloss.Style
+	title, header, dim, selected, good, bad, busy, warn, match, errLine lipgloss.Style
 	// sgr holds each state style's opening and closing codes: the history bars paint hundreds
 	// of one-cell glyphs a frame, and a lipgloss Render each would be most of the frame's cost.
 	sgr map[string][2]string
@@ -31,7 +31,6 @@ func newStyles(noColor bool) styles {
 		warn:     lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
 		match:    lipgloss.NewStyle().Background(lipgloss.Color("3")).Foreground(lipgloss.Color("0")),
 		errLine:  lipgloss.NewStyle().Foreground(lipgloss.Color("9")),
-		key:      lipgloss.NewStyle().Bold(true),
 		sgr:      map[string][2]string{},
 	}
 	for _, state := range []string{"queued", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "skipped", "missed"} {

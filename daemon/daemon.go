@@ -92,8 +92,11 @@ type Daemon struct {
 	runs    *dispatcher
 	outputs *broadcaster[int64]
 	commits *broadcaster[struct{}] // a write committed: followers of the event log look again
-	worker  string
-	nodeID  string // persistent identity of this data dir, in every run's marker
+	// stopping is closed when the API server shuts down: streams that follow (events, output)
+	// end then instead of holding the shutdown up until they are cut off.
+	stopping chan struct{}
+	worker   string
+	nodeID   string // persistent identity of this data dir, in every run's marker
 
 	keyPath     string
 	keyReadOnly bool         // systemd credentials: never written
@@ -143,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		runner:    shellrunner.New(shellrunner.Options{Logger: log, Reaper: rp}),
 		outputs:   newBroadcaster[int64](),
 		commits:   newBroadcaster[struct{}](),
+		stopping:  make(chan struct{}),
 		dbPath:    filepath.Join(cfg.DataDir, "arbiter.db"),
 		uid:       os.Getuid(),
 		allowGID:  -1,
@@ -253,8 +257,9 @@ wait:
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	close(d.stopping)
 	if err := srv.Shutdown(shutCtx); err != nil {
-		srv.Close() // streaming followers do not go idle on their own
+		srv.Close()
 	}
 	log.Info("arbiter daemon stopped")
 	return nil

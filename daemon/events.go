@@ -84,6 +84,8 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.stopping:
+			return nil
 		case <-wake:
 		case <-poll.C:
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -127,5 +128,29 @@ func TestEventsPage(t *testing.T) {
 		if _, status := get(q); status != http.StatusBadRequest {
 			t.Errorf("GET /v1/events%s = %d, want 400", q, status)
 		}
+	}
+}
+
+// A daemon shutting down ends its followers' streams cleanly, rather than holding the shutdown
+// up until it cuts them off: a dashboard left open must not slow every restart.
+func TestEventsFollowEndsAtShutdown(t *testing.T) {
+	hc, stop := startInProcess(t, Config{})
+	resp, err := hc.Get("http://arbiter/v1/events?follow=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A stream cut off by closing the connection ends in io.ErrUnexpectedEOF: its last chunk
+	// never came.
+	if err := <-done; err != nil {
+		t.Errorf("the event stream ended with %v, want a clean end", err)
 	}
 }

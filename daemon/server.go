@@ -696,6 +696,8 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.stopping:
+			return nil
 		case <-wake:
 		case <-poll.C:
 		}

@@ -255,6 +255,9 @@ type Status struct {
 	Running   int            `json:"running"`
 	Queued    int            `json:"queued"`
 	Runs      map[string]int `json:"runs"` // count of runs by state
+	// LastEventID is the newest event when the status was read: following the event log from
+	// it (GET /v1/events?after=) misses nothing that changed after this answer.
+	LastEventID int64 `json:"last_event_id"`
 }
 
 // Version answers GET /v1/version.

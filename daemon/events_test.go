@@ -115,6 +115,16 @@ func TestEventsPage(t *testing.T) {
 	if status != http.StatusOK || len(all) != 6 || all[0].Kind != "job.created" || all[1].Kind != "job.paused" {
 		t.Fatalf("GET /v1/events = %d, %+v; want 6 events, created then paused", status, all)
 	}
+	resp, err := hc.Get("http://arbiter/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st api.Status
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.LastEventID != all[5].ID {
+		t.Errorf("status last_event_id = %d, %v; want %d, the newest event", st.LastEventID, err, all[5].ID)
+	}
 	if got, _ := get("?limit=2"); !slices.Equal(got, all[:2]) {
 		t.Errorf("limit=2: %+v, want the first two", got)
 	}

@@ -237,6 +237,12 @@ func actorOf(r *http.Request) string {
 }
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	// Read first, so that whatever the rest of the answer (or a list read after it) misses
+	// comes after this event: a client that follows the log from here misses nothing.
+	latest, err := d.store.ListEvents(r.Context(), store.EventListParams{Latest: true, Limit: 1})
+	if err != nil {
+		return err
+	}
 	counts, err := d.store.Counts(r.Context())
 	if err != nil {
 		return err
@@ -256,6 +262,9 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Running:   running,
 		Queued:    waiting,
 		Runs:      make(map[string]int, len(counts.Runs)),
+	}
+	if len(latest) > 0 {
+		st.LastEventID = latest[0].ID
 	}
 	for s, n := range counts.Runs {
 		st.Runs[string(s)] = n

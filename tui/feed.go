@@ -41,14 +41,17 @@ func newFeed(src Source, send func(tea.Msg)) feed {
 
 // run feeds until ctx ends.
 func (f feed) run(ctx context.Context) {
-	// -1 asks for events from now on. An event that happens between the snapshot and the start
-	// of the stream is missed on the first connection only; after that, the stream resumes after
-	// the last event seen, and replays are harmless because events only cause re-reads.
+	// The first stream starts after the newest event when the snapshot's status was read, and
+	// later ones after the last event seen: nothing between a snapshot and its stream is missed.
+	// Replays are harmless, because events only cause re-reads.
 	after := int64(-1)
 	backoff := f.minBackoff
 	for {
 		snap, err := f.snapshot(ctx)
 		if err == nil {
+			if after < 0 {
+				after = snap.status.LastEventID
+			}
 			f.send(snap)
 			connected := time.Now()
 			err = f.src.WatchEvents(ctx, after, func(e api.Event) error {

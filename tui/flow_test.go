@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,7 @@ func TestFeedReconnects(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	f := newFakeSource()
+	f.status.LastEventID = 41
 	f.watchErr = []error{errRestarted}
 	msgs := make(chan tea.Msg, 16)
 	fd := newFeed(f, func(m tea.Msg) { msgs <- m })
@@ -141,9 +143,20 @@ func TestFeedReconnects(t *testing.T) {
 	if _, ok := next().(snapshotMsg); !ok {
 		t.Fatal("no new snapshot after reconnecting")
 	}
-	f.events <- api.Event{ID: 7, Kind: "job.updated", Job: "backup"}
-	if e, ok := next().(eventMsg); !ok || e.ID != 7 {
+	f.events <- api.Event{ID: 42, Kind: "job.updated", Job: "backup"}
+	if e, ok := next().(eventMsg); !ok || e.ID != 42 {
 		t.Fatalf("got %#v; want the event", e)
+	}
+	// Both streams start after the event that was newest when the first status was read, so
+	// nothing between a snapshot and its stream is missed.
+	var watches []string
+	for _, c := range f.called() {
+		if strings.HasPrefix(c, "watch") {
+			watches = append(watches, c)
+		}
+	}
+	if want := []string{"watch after=41", "watch after=41"}; !slices.Equal(watches, want) {
+		t.Errorf("streams %q, want %q", watches, want)
 	}
 
 	// The model shows the state of the connection.

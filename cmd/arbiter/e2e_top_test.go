@@ -213,6 +213,29 @@ func TestTop(t *testing.T) {
 	}
 }
 
+// c in a job's runs cancels the selected running run, and the view follows it to its end.
+func TestTopCancel(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.mustArbiter("add", "--name", "slow", "--cron", "0 3 * * *", "--", "sleep", "300")
+	id := d.trigger("slow")
+	d.waitRun(id, "running")
+	s := startTop(t, d, 100, 30, nil)
+	s.waitFor("the jobs view", "● connected", "● running", "running 1")
+	s.keys("Enter")
+	s.waitFor("slow's runs", "jobs › slow", "● running")
+	s.keys("c")
+	s.waitFor("cancel", "cancelling run "+strconv.FormatInt(id, 10)+" of slow")
+	s.waitFor("the run cancelled", "⊘ cancelled", "cancelled by")
+	if r := d.run(id); r.State != "cancelled" {
+		t.Errorf("run %d is %s after c in top, want cancelled", id, r.State)
+	}
+	s.keys("q")
+	if code := s.exited(); code != 0 {
+		t.Errorf("arbiter top exited %d after q", code)
+	}
+}
+
 // --readonly: the keys that act only say that they are off, and nothing changes.
 func TestTopReadOnly(t *testing.T) {
 	t.Parallel()

@@ -80,14 +80,8 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		// Also sends the headers of a stream with no event yet, so the client knows it is on.
 		_ = rc.Flush()
-		poll.Reset(fallbackPoll)
-		select {
-		case <-ctx.Done():
+		if !d.awaitMore(ctx, wake, poll) {
 			return nil
-		case <-d.stopping:
-			return nil
-		case <-wake:
-		case <-poll.C:
 		}
 	}
 }

@@ -701,14 +701,23 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		_ = rc.Flush()
-		poll.Reset(fallbackPoll)
-		select {
-		case <-ctx.Done():
+		if !d.awaitMore(ctx, wake, poll) {
 			return nil
-		case <-d.stopping:
-			return nil
-		case <-wake:
-		case <-poll.C:
 		}
 	}
+}
+
+// awaitMore is how a following stream waits for more to send: until wake, or the fallback poll.
+// False when the stream is over: the client left, or the daemon is stopping.
+func (d *Daemon) awaitMore(ctx context.Context, wake <-chan struct{}, poll *time.Timer) bool {
+	poll.Reset(fallbackPoll)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-d.stopping:
+		return false
+	case <-wake:
+	case <-poll.C:
+	}
+	return true
 }

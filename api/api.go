@@ -23,11 +23,16 @@
 //	GET    /v1/runs/{id}/output?after=SEQ&follow=1   the output as text/plain, chunked; with
 //	                                    follow it streams until the run ends
 //	POST   /v1/runs/{id}/cancel         Run
+//	GET    /v1/events?after=ID&job=&limit=&follow=1   Event per line (JSON lines), oldest
+//	                                    first; with follow it streams each change as it commits
 //
 // Errors are {"error":{"code":"...","message":"..."}} with a fitting status.
 package api
 
 import (
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arbiterd/arbiter"
@@ -139,6 +144,36 @@ type RunRef struct {
 
 type JobList struct {
 	Jobs []Job `json:"jobs"`
+}
+
+// RunsQuery selects runs for GET /v1/runs. Zero fields do not filter.
+type RunsQuery struct {
+	Job    string
+	States []arbiter.RunState // any of these
+	Limit  int                // at most this many; 0 leaves it to the daemon
+	Before int64              // only runs with a smaller id: the cursor for the next page
+}
+
+// Values is the query string of GET /v1/runs.
+func (q RunsQuery) Values() url.Values {
+	v := url.Values{}
+	if q.Job != "" {
+		v.Set("job", q.Job)
+	}
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, s := range q.States {
+			states[i] = string(s)
+		}
+		v.Set("state", strings.Join(states, ","))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	return v
 }
 
 // Run is a run as the daemon reports it.

@@ -289,7 +289,7 @@ func (f *runFollower) poll(ctx context.Context) error {
 	var before int64
 	newest := f.maxID
 	for {
-		page, err := f.c.ListRuns(ctx, client.RunsQuery{Limit: 1000, Before: before})
+		page, err := f.c.ListRuns(ctx, api.RunsQuery{Limit: 1000, Before: before})
 		if err != nil {
 			return fmt.Errorf("list runs: %w", err)
 		}
@@ -551,7 +551,7 @@ func allRuns(ctx context.Context, c *client.Client, job string) ([]api.Run, erro
 	var all []api.Run
 	var before int64
 	for {
-		page, err := c.ListRuns(ctx, client.RunsQuery{Job: job, Limit: 1000, Before: before})
+		page, err := c.ListRuns(ctx, api.RunsQuery{Job: job, Limit: 1000, Before: before})
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}

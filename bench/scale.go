@@ -191,7 +191,7 @@ func measureAPI(ctx context.Context, c *client.Client, m int) (apiLatency, error
 		return lat, fmt.Errorf("get job: %w", err)
 	}
 	if lat.ListRuns, err = timeCalls(calls, func() error {
-		_, err := c.ListRuns(ctx, client.RunsQuery{Limit: 50})
+		_, err := c.ListRuns(ctx, api.RunsQuery{Limit: 50})
 		return err
 	}); err != nil {
 		return lat, fmt.Errorf("list runs: %w", err)

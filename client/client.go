@@ -310,39 +310,10 @@ func (c *Client) Why(ctx context.Context, name string, at time.Time) (api.Why, e
 	return w, err
 }
 
-// RunsQuery filters ListRuns. Zero fields do not filter.
-type RunsQuery struct {
-	Job    string
-	States []arbiter.RunState // any of these
-	Limit  int                // at most this many; 0 leaves it to the daemon
-	Before int64              // only runs with a smaller id: the cursor for the next page
-}
-
-func (q RunsQuery) values() url.Values {
-	v := url.Values{}
-	if q.Job != "" {
-		v.Set("job", q.Job)
-	}
-	if len(q.States) > 0 {
-		states := make([]string, len(q.States))
-		for i, s := range q.States {
-			states[i] = string(s)
-		}
-		v.Set("state", strings.Join(states, ","))
-	}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Before > 0 {
-		v.Set("before", strconv.FormatInt(q.Before, 10))
-	}
-	return v
-}
-
 // ListRuns returns runs, newest first.
-func (c *Client) ListRuns(ctx context.Context, q RunsQuery) ([]api.Run, error) {
+func (c *Client) ListRuns(ctx context.Context, q api.RunsQuery) ([]api.Run, error) {
 	var l api.RunList
-	err := c.do(ctx, http.MethodGet, "/runs", q.values(), nil, &l)
+	err := c.do(ctx, http.MethodGet, "/runs", q.Values(), nil, &l)
 	return l.Runs, err
 }
 

@@ -126,9 +126,9 @@ func TestCalls(t *testing.T) {
 		{"Why at a time", func() (any, error) { return c.Why(ctx, "backup", at.In(tokyo).Add(400*time.Millisecond)) },
 			why, request{"GET", "/v1/jobs/backup/why?at=2026-03-01T12%3A00%3A00.4Z", ""}},
 		{"Why now", func() (any, error) { return c.Why(ctx, "backup", time.Time{}) }, why, request{"GET", "/v1/jobs/backup/why", ""}},
-		{"ListRuns all", func() (any, error) { return c.ListRuns(ctx, client.RunsQuery{}) }, []api.Run{run}, request{"GET", "/v1/runs", ""}},
+		{"ListRuns all", func() (any, error) { return c.ListRuns(ctx, api.RunsQuery{}) }, []api.Run{run}, request{"GET", "/v1/runs", ""}},
 		{"ListRuns filtered", func() (any, error) {
-			return c.ListRuns(ctx, client.RunsQuery{Job: "backup", States: []arbiter.RunState{arbiter.StateFailed, arbiter.StateTimedOut}, Limit: 5, Before: 90})
+			return c.ListRuns(ctx, api.RunsQuery{Job: "backup", States: []arbiter.RunState{arbiter.StateFailed, arbiter.StateTimedOut}, Limit: 5, Before: 90})
 		}, []api.Run{run}, request{"GET", "/v1/runs?before=90&job=backup&limit=5&state=failed%2Ctimed_out", ""}},
 		{"GetRun", func() (any, error) { return c.GetRun(ctx, 7) }, run, request{"GET", "/v1/runs/7", ""}},
 		{"CancelRun", func() (any, error) { return c.CancelRun(ctx, 7) }, run, request{"POST", "/v1/runs/7/cancel", ""}},

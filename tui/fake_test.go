@@ -12,7 +12,6 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
-	"github.com/arbiterd/arbiter/client"
 )
 
 // t0 is the fixed "now" of every test: 2026-11-22 19:02:17 UTC.
@@ -134,7 +133,7 @@ func (f *fakeSource) GetJob(ctx context.Context, name string) (api.Job, error) {
 	return j, nil
 }
 
-func (f *fakeSource) ListRuns(ctx context.Context, q client.RunsQuery) ([]api.Run, error) {
+func (f *fakeSource) ListRuns(ctx context.Context, q api.RunsQuery) ([]api.Run, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []api.Run
@@ -254,7 +253,7 @@ func loadedState(f *fakeSource, opts Options, w, h int) state {
 	s.snapshot(snap.status, snap.jobs, snap.active, snap.failed)
 	s.resize(w, h)
 	for name := range s.jobs {
-		s.history[name], _ = f.ListRuns(context.Background(), client.RunsQuery{Job: name, Limit: historyLen})
+		s.history[name], _ = f.ListRuns(context.Background(), api.RunsQuery{Job: name, Limit: historyLen})
 	}
 	return s
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
-	"github.com/arbiterd/arbiter/client"
 )
 
 // Messages from the feed.
@@ -91,11 +90,11 @@ func (f feed) snapshot(ctx context.Context) (snapshotMsg, error) {
 		return m, err
 	}
 	active := []arbiter.RunState{arbiter.StateQueued, arbiter.StateRunning}
-	if m.active, err = f.src.ListRuns(ctx, client.RunsQuery{States: active, Limit: 1000}); err != nil {
+	if m.active, err = f.src.ListRuns(ctx, api.RunsQuery{States: active, Limit: 1000}); err != nil {
 		return m, err
 	}
 	// The newest thousand failures; the header counts those of the last 24 h.
-	if m.failed, err = f.src.ListRuns(ctx, client.RunsQuery{States: failedStates, Limit: 1000}); err != nil {
+	if m.failed, err = f.src.ListRuns(ctx, api.RunsQuery{States: failedStates, Limit: 1000}); err != nil {
 		return m, err
 	}
 	return m, nil

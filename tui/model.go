@@ -13,7 +13,6 @@ import (
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/api"
-	"github.com/arbiterd/arbiter/client"
 )
 
 // Options configure the dashboard.
@@ -222,7 +221,7 @@ func (m *model) loadHistories() tea.Cmd {
 		}
 		s.asked[name] = true
 		cmds = append(cmds, func() tea.Msg {
-			runs, err := m.src.ListRuns(m.ctx, client.RunsQuery{Job: name, Limit: historyLen})
+			runs, err := m.src.ListRuns(m.ctx, api.RunsQuery{Job: name, Limit: historyLen})
 			return historyMsg{name, runs, err}
 		})
 	}
@@ -234,7 +233,7 @@ const runsPage = 200
 
 func (m *model) loadRuns(job string) tea.Cmd {
 	return func() tea.Msg {
-		runs, err := m.src.ListRuns(m.ctx, client.RunsQuery{Job: job, Limit: runsPage})
+		runs, err := m.src.ListRuns(m.ctx, api.RunsQuery{Job: job, Limit: runsPage})
 		return runsMsg{job, runs, err}
 	}
 }

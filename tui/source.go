@@ -13,7 +13,6 @@ import (
 	"io"
 
 	"github.com/arbiterd/arbiter/api"
-	"github.com/arbiterd/arbiter/client"
 )
 
 // Source is what the dashboard reads from and does to the daemon.
@@ -21,7 +20,7 @@ type Source interface {
 	Status(ctx context.Context) (api.Status, error)
 	ListJobs(ctx context.Context) ([]api.Job, error)
 	GetJob(ctx context.Context, name string) (api.Job, error)
-	ListRuns(ctx context.Context, q client.RunsQuery) ([]api.Run, error)
+	ListRuns(ctx context.Context, q api.RunsQuery) ([]api.Run, error)
 	GetRun(ctx context.Context, id int64) (api.Run, error)
 	// Output is the run's output as text; with follow it streams until the run ends.
 	Output(ctx context.Context, id, after int64, follow bool) (io.ReadCloser, error)
@@ -36,5 +35,3 @@ type Source interface {
 	// events from now on".
 	WatchEvents(ctx context.Context, after int64, fn func(api.Event) error) error
 }
-
-var _ Source = (*client.Client)(nil)

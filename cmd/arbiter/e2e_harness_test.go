@@ -249,7 +249,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 func (d *daemonProc) runs(job string) []api.Run {
 	d.t.Helper()
-	runs, err := d.client.ListRuns(context.Background(), client.RunsQuery{Job: job, Limit: 1000})
+	runs, err := d.client.ListRuns(context.Background(), api.RunsQuery{Job: job, Limit: 1000})
 	if err != nil {
 		d.t.Fatalf("list runs: %v", err)
 	}

@@ -142,7 +142,7 @@ func (a *app) runsCmd() *cobra.Command {
 		Args:              argsNamed(0, "JOB"),
 		ValidArgsFunction: a.completeJobs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := client.RunsQuery{Limit: limit}
+			q := api.RunsQuery{Limit: limit}
 			if len(args) > 0 {
 				q.Job = args[0]
 			}
@@ -216,7 +216,7 @@ With -f, keep printing as the run writes until it ends.`,
 				if err := arbiter.ValidateName(args[0]); err != nil {
 					return usagef(cmd, "%q is neither a run id nor a job name", args[0])
 				}
-				runs, err := c.ListRuns(ctx, client.RunsQuery{Job: args[0], States: withOutput, Limit: 1})
+				runs, err := c.ListRuns(ctx, api.RunsQuery{Job: args[0], States: withOutput, Limit: 1})
 				if err != nil {
 					return err
 				}

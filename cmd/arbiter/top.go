@@ -11,6 +11,9 @@ import (
 	"github.com/arbiterd/arbiter/tui"
 )
 
+// The dashboard knows the daemon only through tui.Source (DESIGN.md's arrows: tui → api).
+var _ tui.Source = (*client.Client)(nil)
+
 func (a *app) topCmd() *cobra.Command {
 	var readOnly bool
 	cmd := &cobra.Command{

@@ -36,3 +36,30 @@ func BenchmarkView10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutJob folds one re-read job into the state, as each job event and each fire does,
+// beside a baseline of 100 jobs.
+func BenchmarkPutJob(b *testing.B) {
+	for _, n := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			s := newState(Options{}, t0, time.UTC)
+			jobs := make([]api.Job, n)
+			for i := range jobs {
+				next := t0.Add(time.Duration(i) * time.Second)
+				jobs[i] = api.Job{Name: fmt.Sprintf("job-%05d", i), Schedule: "*/5 * * * *", NextRun: &next}
+			}
+			s.snapshot(api.Status{Version: "v1", StartedAt: t0.Add(-time.Hour)}, jobs, nil, nil)
+			s.resize(120, 40)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				j := jobs[i%n]
+				next := j.NextRun.Add(time.Duration(n) * time.Second)
+				j.NextRun = &next
+				jobs[i%n] = j
+				s.putJob(j)
+				i++
+			}
+		})
+	}
+}

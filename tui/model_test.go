@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -323,5 +324,41 @@ func TestHistoryLazy(t *testing.T) {
 	drive(m, snap)
 	if n, rows := len(m.s.asked), m.s.bodyRows(); n != rows {
 		t.Errorf("%d histories read; want the %d rows on screen", n, rows)
+	}
+}
+
+// Jobs re-read one at a time are placed among the others without sorting them all again; the
+// order and the paused count must come out as a full reorder would make them, whatever the sort
+// and the filter.
+func TestPlaceMatchesReorder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sort := range []sortKey{sortNext, sortName, sortState} {
+		for _, filter := range []string{"", "1"} {
+			s := newState(Options{}, t0, time.UTC)
+			s.resize(120, 40)
+			s.sort, s.filter = sort, filter
+			for step := range 2000 {
+				name := fmt.Sprintf("job-%02d", rng.IntN(40))
+				if rng.IntN(5) == 0 {
+					s.deleteJob(name)
+					continue
+				}
+				j := api.Job{Name: name, Paused: rng.IntN(4) == 0}
+				if !j.Paused {
+					j.NextRun = at(time.Duration(rng.IntN(100)) * time.Minute)
+				}
+				if rng.IntN(3) > 0 {
+					j.LastRun = &api.RunRef{ID: int64(step), State: []string{"succeeded", "failed", "running"}[rng.IntN(3)]}
+				}
+				s.putJob(j)
+
+				got, paused := slices.Clone(s.order), s.paused
+				s.reorder()
+				if !slices.Equal(got, s.order) || paused != s.paused {
+					t.Fatalf("sort %s, filter %q, step %d: placed %v (%d paused), reordered %v (%d paused)",
+						sort, filter, step, got, paused, s.order, s.paused)
+				}
+			}
+		}
 	}
 }

@@ -193,15 +193,24 @@ func (s *state) counts() (running, queued int) {
 
 // putJob records a job's fresh state.
 func (s *state) putJob(j api.Job) {
+	if old, ok := s.jobs[j.Name]; ok && old.Paused {
+		s.paused--
+	}
+	if j.Paused {
+		s.paused++
+	}
 	s.jobs[j.Name] = j
-	s.reorder()
+	s.place(j.Name)
 }
 
 func (s *state) deleteJob(name string) {
+	if j, ok := s.jobs[name]; ok && j.Paused {
+		s.paused--
+	}
 	delete(s.jobs, name)
 	delete(s.history, name)
 	delete(s.asked, name)
-	s.reorder()
+	s.place(name)
 }
 
 // putRun folds a run's fresh state into every place that shows it.
@@ -217,7 +226,7 @@ func (s *state) putRun(r api.Run) {
 			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExitCode: r.ExitCode}
 		s.jobs[r.Job] = j
 		if s.sort == sortState || s.sort == sortDuration {
-			s.reorder()
+			s.place(r.Job)
 		}
 	}
 	if h, ok := s.history[r.Job]; ok {
@@ -263,12 +272,11 @@ func (s *state) runningRun(job string) (api.Run, bool) {
 func (s *state) reorder() {
 	selected := s.selectedName()
 	s.order, s.paused = s.order[:0], 0
-	f := strings.ToLower(s.filter)
 	for name, j := range s.jobs {
 		if j.Paused {
 			s.paused++
 		}
-		if f == "" || strings.Contains(name, f) {
+		if s.shown(name) {
 			s.order = append(s.order, name)
 		}
 	}
@@ -278,6 +286,30 @@ func (s *state) reorder() {
 		s.cursor = i
 	}
 	s.scrollJobs()
+}
+
+// place moves one job to its place in order, or out of it when it is gone or filtered out,
+// leaving the others where they are: each fire re-reads its job, and with 10,000 jobs sorting
+// them all again took 20 ms an event.
+func (s *state) place(name string) {
+	selected := s.selectedName()
+	if i := slices.Index(s.order, name); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+	if _, ok := s.jobs[name]; ok && s.shown(name) {
+		i, _ := slices.BinarySearchFunc(s.order, name, s.compare)
+		s.order = slices.Insert(s.order, i, name)
+	}
+	s.cursor = max(0, min(s.cursor, len(s.order)-1))
+	if i := slices.Index(s.order, selected); i >= 0 {
+		s.cursor = i
+	}
+	s.scrollJobs()
+}
+
+// shown reports whether the filter lets a job through.
+func (s *state) shown(name string) bool {
+	return s.filter == "" || strings.Contains(name, strings.ToLower(s.filter))
 }
 
 func (s *state) compare(a, b string) int {

@@ -116,6 +116,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return errors.New("daemon: data dir and socket must be set")
 	}
 	log := cfg.Logger
+	// Read first: NOTIFY_SOCKET leaves the environment before any job can inherit it.
+	sd := newNotifier(log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -227,6 +229,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.JobsDir != "" {
 		d.reloadLogged(ctx, "start")
 	}
+	sd.ready("listening on " + cfg.Socket)
 wait:
 	for {
 		select {
@@ -236,11 +239,14 @@ wait:
 			log.Info("stopping", "signal", sig.String())
 			break wait
 		case <-hup:
+			// Even without a jobs dir: a notify-reload unit waits for RELOADING=1 and READY=1.
+			sd.reloading()
 			if cfg.JobsDir != "" {
 				d.reloadLogged(ctx, "SIGHUP")
 			} else {
 				log.Info("SIGHUP ignored: the daemon has no jobs dir")
 			}
+			sd.ready("listening on " + cfg.Socket)
 		case err := <-serveErr:
 			stopSched()
 			<-schedDone
@@ -249,6 +255,7 @@ wait:
 		}
 	}
 
+	sd.stopping()
 	// Phase one: no new fires, no new runs.
 	stopSched()
 	<-schedDone

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -179,9 +180,9 @@ func (m *model) onEvent(e api.Event) tea.Cmd {
 	case e.Kind == "job.deleted":
 		m.s.deleteJob(e.Job)
 		return nil
-	case len(e.Kind) > 4 && e.Kind[:4] == "job.":
+	case strings.HasPrefix(e.Kind, "job."):
 		return m.getJob(e.Job)
-	case len(e.Kind) > 4 && e.Kind[:4] == "run.":
+	case strings.HasPrefix(e.Kind, "run."):
 		cmds := []tea.Cmd{m.getRun(e.RunID)}
 		// A fire moves the job's next fire time.
 		switch e.Kind {

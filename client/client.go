@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,8 +42,12 @@ func New(socketPath string) *Client {
 			// Proxy stays nil on purpose: HTTP_PROXY must never divert a local socket.
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				conn, err := d.DialContext(ctx, "unix", socketPath)
-				if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
+				switch {
+				case err == nil:
+				case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 					return nil, &NotRunningError{Socket: socketPath, Err: err}
+				case errors.Is(err, syscall.EACCES):
+					return nil, accessDenied(socketPath, err)
 				}
 				return conn, err
 			},
@@ -65,6 +71,53 @@ func (e *NotRunningError) Error() string {
 }
 
 func (e *NotRunningError) Unwrap() error { return e.Err }
+
+// AccessDeniedError says that the socket exists but this user may not connect to it: the
+// daemon's socket is open to its owner and the members of one group only.
+type AccessDeniedError struct {
+	Socket string
+	Owner  string // the socket's owner, "" when it cannot be looked at
+	Group  string // the group that may use the socket, "" when none can
+	Err    error
+}
+
+func (e *AccessDeniedError) Error() string {
+	switch {
+	case e.Group != "":
+		return fmt.Sprintf("permission denied on %s: it belongs to group %q; ask an administrator to add you (sudo usermod -aG %s $USER), then log in again", e.Socket, e.Group, e.Group)
+	case e.Owner != "":
+		return fmt.Sprintf("permission denied on %s: only its owner %q may use it; run the command as %s or with sudo, or ask an administrator to set socket_group in the daemon's config", e.Socket, e.Owner, e.Owner)
+	}
+	return fmt.Sprintf("permission denied on %s: this user may not use the arbiter daemon's socket (or the directory holding it); run the command with sudo or ask an administrator for access", e.Socket)
+}
+
+func (e *AccessDeniedError) Unwrap() error { return e.Err }
+
+// accessDenied explains a connect that failed with err (EACCES) from the socket's owner, group
+// and mode, so that the message names the group to join, if joining one would help.
+func accessDenied(socket string, err error) *AccessDeniedError {
+	e := &AccessDeniedError{Socket: socket, Err: err}
+	fi, serr := os.Stat(socket)
+	if serr != nil {
+		return e // e.g. the directory is closed to this user: nothing more to tell
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return e
+	}
+	e.Owner = strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(e.Owner); err == nil {
+		e.Owner = u.Username
+	}
+	// Connecting needs write permission; joining a group without it would not help.
+	if fi.Mode().Perm()&0o020 != 0 && st.Gid != 0 {
+		e.Group = strconv.FormatUint(uint64(st.Gid), 10)
+		if g, err := user.LookupGroupId(e.Group); err == nil {
+			e.Group = g.Name
+		}
+	}
+	return e
+}
 
 // APIError is an error answer of the daemon.
 type APIError struct {
@@ -165,6 +218,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		var nr *NotRunningError
 		if errors.As(err, &nr) {
 			return nil, nr
+		}
+		var ad *AccessDeniedError
+		if errors.As(err, &ad) {
+			return nil, ad
 		}
 		return nil, fmt.Errorf("%s %s: %w", method, api.Prefix+path, err)
 	}

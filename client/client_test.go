@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -279,6 +281,66 @@ func TestNotRunning(t *testing.T) {
 			want := "cannot reach the arbiter daemon at " + tt.socket + ": is `arbiter daemon` running? (set --socket or ARBITER_SOCKET to use another socket)"
 			if err.Error() != want {
 				t.Errorf("message:\n%s\nwant\n%s", err, want)
+			}
+		})
+	}
+}
+
+// A user outside the socket's group is told which group to join, or, when no group may use
+// the socket, whom to run as.
+func TestAccessDenied(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, nil, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return path
+	}
+	grouped := file("grouped.sock", 0o660)
+	if os.Getgid() == 0 {
+		// Tests run as root, whose group root is no group to join: give the file a real one.
+		if err := os.Chown(grouped, -1, 65534); err != nil {
+			t.Skipf("cannot give the file group 65534: %v", err)
+		}
+		if group, err = user.LookupGroupId("65534"); err != nil {
+			t.Skipf("no group 65534: %v", err)
+		}
+	}
+	ownerOnly := file("owner.sock", 0o600)
+	missing := filepath.Join(dir, "missing.sock")
+
+	tests := []struct {
+		name, socket, want string
+	}{
+		{"group may use it", grouped, "permission denied on " + grouped + ": it belongs to group \"" + group.Name +
+			"\"; ask an administrator to add you (sudo usermod -aG " + group.Name + " $USER), then log in again"},
+		{"owner only", ownerOnly, "permission denied on " + ownerOnly + ": only its owner \"" + me.Username +
+			"\" may use it; run the command as " + me.Username + " or with sudo, or ask an administrator to set socket_group in the daemon's config"},
+		{"cannot stat", missing, "permission denied on " + missing +
+			": this user may not use the arbiter daemon's socket (or the directory holding it); run the command with sudo or ask an administrator for access"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dialErr := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+			err := client.AccessDenied(tt.socket, dialErr)
+			if got := err.Error(); got != tt.want {
+				t.Errorf("message:\n%s\nwant\n%s", got, tt.want)
+			}
+			if !errors.Is(err, syscall.EACCES) {
+				t.Errorf("errors.Is(%v, EACCES) = false", err)
 			}
 		})
 	}

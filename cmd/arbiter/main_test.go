@@ -237,3 +237,28 @@ func TestCompletion(t *testing.T) {
 
 // The dashboard's seam must stay satisfied by the one client.
 var _ tui.Source = (*client.Client)(nil)
+
+// A user without a daemon of their own reaches the system daemon's socket (the packaged
+// service's); their own socket wins whenever it exists.
+func TestPreferSystemSocket(t *testing.T) {
+	dir := shortDir(t)
+	user, system := filepath.Join(dir, "user.sock"), filepath.Join(dir, "system.sock")
+	if got := preferSystemSocket(user, system); got != user {
+		t.Errorf("neither exists: %s, want the user's, to name in the error", got)
+	}
+	if err := os.WriteFile(system, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := preferSystemSocket(user, system); got != system {
+		t.Errorf("only the system socket exists: %s, want it", got)
+	}
+	if err := os.WriteFile(user, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := preferSystemSocket(user, system); got != user {
+		t.Errorf("both exist: %s, want the user's", got)
+	}
+	if got := preferSystemSocket("", system); got != system {
+		t.Errorf("no user socket at all: %q, want the system's", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -84,11 +85,30 @@ func (a *app) socketPath() (string, error) {
 		return cfg.Socket, nil
 	}
 	dataDir, err := paths.DataDir()
-	sock := paths.Socket(dataDir)
+	sock := preferSystemSocket(paths.Socket(dataDir), paths.SystemSocket)
 	if sock == "" {
 		return "", fmt.Errorf("cannot find the daemon's socket (%v); set --socket or ARBITER_SOCKET", err)
 	}
 	return sock, nil
+}
+
+// preferSystemSocket picks the system daemon's socket (the packaged service's) for a user whose
+// own daemon is not running there: members of group arbiter type plain `arbiter ls`, as with
+// docker. The user's own socket wins whenever it exists; when neither does, the user's is the
+// one named in the error.
+func preferSystemSocket(user, system string) string {
+	if user == system || user != "" && exists(user) {
+		return user
+	}
+	if exists(system) {
+		return system
+	}
+	return user
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (a *app) client() (*client.Client, error) {

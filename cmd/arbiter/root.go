@@ -81,7 +81,7 @@ func (a *app) socketPath() (string, error) {
 	}
 	// The daemon's own settings (environment, then its config file) say where it listens. A
 	// config file this user cannot read leaves the environment and the defaults.
-	if cfg, err := config.Load(config.Options{}); err == nil && cfg.Socket != "" {
+	if cfg, err := config.Load(config.Options{}); err == nil && cfg.Sources[config.KeySocket].Origin != config.FromDefault {
 		return cfg.Socket, nil
 	}
 	dataDir, err := paths.DataDir()

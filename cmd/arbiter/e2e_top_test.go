@@ -111,6 +111,15 @@ func (s *screen) waitGone(what, text string) string {
 	}
 }
 
+// quit presses key and checks that top exits 0.
+func (s *screen) quit(key string) {
+	s.t.Helper()
+	s.keys(key)
+	if code := s.exited(); code != 0 {
+		s.t.Errorf("arbiter top exited %d after %s", code, key)
+	}
+}
+
 // exited waits for top to exit and returns its exit status, which the shell around it wrote.
 func (s *screen) exited() int {
 	s.t.Helper()
@@ -207,10 +216,7 @@ func TestTop(t *testing.T) {
 		}
 	}
 
-	s.keys("q")
-	if code := s.exited(); code != 0 {
-		t.Errorf("arbiter top exited %d after q", code)
-	}
+	s.quit("q")
 }
 
 // c in a job's runs cancels the selected running run, and the view follows it to its end.
@@ -230,10 +236,7 @@ func TestTopCancel(t *testing.T) {
 	if r := d.run(id); r.State != "cancelled" {
 		t.Errorf("run %d is %s after c in top, want cancelled", id, r.State)
 	}
-	s.keys("q")
-	if code := s.exited(); code != 0 {
-		t.Errorf("arbiter top exited %d after q", code)
-	}
+	s.quit("q")
 }
 
 // --readonly: the keys that act only say that they are off, and nothing changes.
@@ -254,10 +257,7 @@ func TestTopReadOnly(t *testing.T) {
 	if j := jobNamed(d.lsJSON(), "backup"); j.Paused {
 		t.Errorf("backup paused by p in read-only top")
 	}
-	s.keys("C-c")
-	if code := s.exited(); code != 0 {
-		t.Errorf("arbiter top exited %d after ctrl+c", code)
-	}
+	s.quit("C-c")
 }
 
 // NO_COLOR gives a screen without a single colour or attribute; without it there are colours.
@@ -278,8 +278,7 @@ func TestTopNoColor(t *testing.T) {
 		if got := strings.Contains(styled, "\x1b["); got == noColor {
 			t.Errorf("NO_COLOR set %v: escape sequences on the screen %v:\n%q", noColor, got, styled)
 		}
-		s.keys("q")
-		s.exited()
+		s.quit("q")
 	}
 }
 

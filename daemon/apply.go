@@ -139,6 +139,9 @@ func (d *Daemon) reload(ctx context.Context, actor string) (api.Plan, error) {
 }
 
 func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) error {
+	// systemd hears of a reload however it was asked for (ExecReload runs `arbiter reload`).
+	d.sd.reloading()
+	defer d.sd.ready(d.readyStatus())
 	plan, err := d.reload(r.Context(), actorOf(r))
 	if err != nil {
 		return err

@@ -95,6 +95,7 @@ type Daemon struct {
 	// stopping is closed when the API server shuts down: streams that follow (events, output)
 	// end then instead of holding the shutdown up until they are cut off.
 	stopping chan struct{}
+	sd       *notifier // systemd's notify socket, when it has one
 	worker   string
 	nodeID   string // persistent identity of this data dir, in every run's marker
 
@@ -149,6 +150,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		outputs:   newBroadcaster[int64](),
 		commits:   newBroadcaster[struct{}](),
 		stopping:  make(chan struct{}),
+		sd:        sd,
 		dbPath:    filepath.Join(cfg.DataDir, "arbiter.db"),
 		uid:       os.Getuid(),
 		allowGID:  -1,
@@ -229,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.JobsDir != "" {
 		d.reloadLogged(ctx, "start")
 	}
-	sd.ready("listening on " + cfg.Socket)
+	d.sd.ready(d.readyStatus())
 wait:
 	for {
 		select {
@@ -240,13 +242,13 @@ wait:
 			break wait
 		case <-hup:
 			// Even without a jobs dir: a notify-reload unit waits for RELOADING=1 and READY=1.
-			sd.reloading()
+			d.sd.reloading()
 			if cfg.JobsDir != "" {
 				d.reloadLogged(ctx, "SIGHUP")
 			} else {
 				log.Info("SIGHUP ignored: the daemon has no jobs dir")
 			}
-			sd.ready("listening on " + cfg.Socket)
+			d.sd.ready(d.readyStatus())
 		case err := <-serveErr:
 			stopSched()
 			<-schedDone
@@ -255,7 +257,7 @@ wait:
 		}
 	}
 
-	sd.stopping()
+	d.sd.stopping()
 	// Phase one: no new fires, no new runs.
 	stopSched()
 	<-schedDone

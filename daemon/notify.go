@@ -64,3 +64,6 @@ func (n *notifier) reloading() {
 }
 
 func (n *notifier) stopping() { n.notify("STOPPING=1", "STATUS=stopping") }
+
+// readyStatus is the STATUS= systemd shows for a ready daemon.
+func (d *Daemon) readyStatus() string { return "listening on " + d.cfg.Socket }

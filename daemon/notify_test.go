@@ -108,6 +108,19 @@ func TestNotifySystemd(t *testing.T) {
 	if got := nextNotify(t, sd); got["READY"] != "1" {
 		t.Errorf("after the reload: %v, want READY=1", got)
 	}
+	// So does POST /v1/reload, which `arbiter reload` (the unit's ExecReload) sends; here it
+	// fails, as the daemon has no jobs dir, and systemd still hears the daemon is ready again.
+	resp, err = hc.Post("http://arbiter/v1/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := nextNotify(t, sd); got["RELOADING"] != "1" {
+		t.Errorf("at POST /v1/reload: %v, want RELOADING=1", got)
+	}
+	if got := nextNotify(t, sd); got["READY"] != "1" || got["STATUS"] != "listening on "+filepath.Join(dir, "s.sock") {
+		t.Errorf("after POST /v1/reload: %v, want READY=1 and the socket in STATUS", got)
+	}
 
 	if err := stop(); err != nil {
 		t.Fatal(err)

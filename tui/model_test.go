@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -360,5 +361,35 @@ func TestPlaceMatchesReorder(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A run that floods its output must not grow the log view without bound: lines are cut at
+// maxLogLine bytes (never inside a character) and only the newest lines are kept.
+func TestLogBounded(t *testing.T) {
+	s := newState(Options{}, t0, time.UTC)
+	s.resize(80, 24)
+	s.openLog(api.Run{ID: 1, Job: "flood", State: "running"}, true)
+	chunk := strings.Repeat("é", 1000) // 2,000 bytes, no newline
+	for range 10 {
+		s.appendLog(chunk)
+	}
+	if got := len(s.log.lines[0]); got > maxLogLine || got < maxLogLine-1 {
+		t.Errorf("a 20,000-byte line kept as %d bytes, want %d at most and no less than one character short", got, maxLogLine)
+	}
+	if !utf8.ValidString(s.log.lines[0]) {
+		t.Error("the cut line is not valid UTF-8")
+	}
+	for i := range 3 * maxLogLines {
+		s.appendLog(fmt.Sprintf("\nline %d", i))
+	}
+	if n := len(s.log.lines); n < maxLogLines || n > maxLogLines+maxLogLines/4 {
+		t.Errorf("%d lines kept, want %d to %d", n, maxLogLines, maxLogLines+maxLogLines/4)
+	}
+	if last := s.log.lines[len(s.log.lines)-1]; last != fmt.Sprintf("line %d", 3*maxLogLines-1) {
+		t.Errorf("last line %q, want the newest", last)
+	}
+	if want := max(s.logLines()-s.logRows(), 0); s.log.top != want {
+		t.Errorf("following, the view's top is %d, want %d (the newest lines on screen)", s.log.top, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	"github.com/charmbracelet/x/ansi"
@@ -451,6 +452,15 @@ func (s *state) openLog(r api.Run, streaming bool) {
 // logRows is how many output lines fit under the log's title line.
 func (s *state) logRows() int { return max(s.bodyRows(), 1) }
 
+// The log view keeps the newest maxLogLines lines (up to a quarter more between trims) of at
+// most maxLogLine bytes each: following a run that floods its output (the daemon keeps its
+// tail, again and again) must not grow the dashboard without bound, nor make every append copy
+// one ever longer line.
+const (
+	maxLogLines = 10_000
+	maxLogLine  = 4 << 10
+)
+
 // appendLog adds output, made safe for the screen: a job's escape codes must not move our
 // cursor or recolour the dashboard, and tabs are expanded so widths stay true.
 func (s *state) appendLog(data string) {
@@ -459,11 +469,19 @@ func (s *state) appendLog(data string) {
 	l := &s.log
 	for i, p := range parts {
 		p = strings.ReplaceAll(strings.ReplaceAll(p, "\t", "    "), "\r", "")
-		if i == 0 {
-			l.lines[len(l.lines)-1] += p
-		} else {
-			l.lines = append(l.lines, p)
+		if i > 0 {
+			l.lines = append(l.lines, "")
 		}
+		last := &l.lines[len(l.lines)-1]
+		if room := maxLogLine - len(*last); room > 0 {
+			*last += cutUTF8(p, room)
+		}
+	}
+	// Trimmed a quarter at a time, so that a flood does not copy every line at every chunk.
+	if len(l.lines) > maxLogLines+maxLogLines/4 {
+		over := len(l.lines) - maxLogLines
+		l.lines = append(l.lines[:0:0], l.lines[over:]...) // a copy, so the dropped lines are freed
+		l.top = max(l.top-over, 0)
 	}
 	if l.search != "" {
 		l.matches = findLines(l.lines, l.search)
@@ -471,6 +489,17 @@ func (s *state) appendLog(data string) {
 	if l.follow {
 		l.top = max(s.logLines()-s.logRows(), 0)
 	}
+}
+
+// cutUTF8 is the longest prefix of s of at most n bytes that does not split a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // logLines is the number of output lines, not counting an empty one after the last newline.

@@ -406,15 +406,25 @@ func (c *Client) Output(ctx context.Context, id, after int64, follow bool) (io.R
 	return resp.Body, nil
 }
 
-// Events returns a page of the event log: up to limit events with an id above after (0: from
-// the start; limit 0: the daemon's page of 1,000), of job if not "", oldest first.
-func (c *Client) Events(ctx context.Context, job string, after int64, limit int) ([]api.Event, error) {
-	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
-	if job != "" {
-		q.Set("job", job)
+// EventsQuery selects a page of the event log. Zero fields do not filter.
+type EventsQuery struct {
+	Job    string
+	After  int64 // only events with a larger id
+	Limit  int   // at most this many; 0 leaves it to the daemon (1,000)
+	Latest bool  // the newest Limit events rather than the oldest
+}
+
+// Events returns a page of the event log, oldest first.
+func (c *Client) Events(ctx context.Context, eq EventsQuery) ([]api.Event, error) {
+	q := url.Values{"after": {strconv.FormatInt(eq.After, 10)}}
+	if eq.Job != "" {
+		q.Set("job", eq.Job)
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if eq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(eq.Limit))
+	}
+	if eq.Latest {
+		q.Set("latest", "1")
 	}
 	resp, err := c.send(ctx, http.MethodGet, "/events", q, nil)
 	if err != nil {

@@ -439,13 +439,13 @@ func TestWatchEventsCancel(t *testing.T) {
 func TestEventsPage(t *testing.T) {
 	t.Parallel()
 	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.RequestURI() != "/v1/events?after=0&job=a&limit=2" {
+		if r.URL.RequestURI() != "/v1/events?after=0&job=a&latest=1&limit=2" {
 			t.Errorf("request %s", r.URL.RequestURI())
 		}
 		io.WriteString(w, `{"id":1,"at":"2026-11-22T10:00:00Z","kind":"job.created","job":"a","actor":"uid:0"}`+"\n")
 		io.WriteString(w, `{"id":2,"at":"2026-11-22T10:00:00Z","kind":"job.paused","job":"a","actor":"uid:0"}`+"\n")
 	}))
-	events, err := c.Events(context.Background(), "a", 0, 2)
+	events, err := c.Events(context.Background(), client.EventsQuery{Job: "a", Limit: 2, Latest: true})
 	if err != nil || len(events) != 2 || events[1].Kind != "job.paused" {
 		t.Errorf("Events = %+v, %v", events, err)
 	}

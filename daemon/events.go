@@ -13,14 +13,22 @@ import (
 const eventsPage = 1000
 
 // handleEvents writes the event log as JSON lines (api.Event), oldest first: the events after
-// ?after=ID (of one ?job= if given), a page of ?limit= at most. With follow=1 the stream stays
-// open and each event is written as soon as its change commits; without ?after it then starts
-// from now, so a dashboard that has just listed everything misses nothing and re-reads nothing.
+// ?after=ID (of one ?job= if given), a page of ?limit= at most, the newest such page with
+// latest=1. With follow=1 the stream stays open and each event is written as soon as its change
+// commits; without ?after it then starts from now, so a dashboard that has just listed
+// everything misses nothing and re-reads nothing.
 func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	follow, err := followParam(r)
+	follow, err := boolParam(r, "follow")
 	if err != nil {
 		return err
+	}
+	latest, err := boolParam(r, "latest")
+	if err != nil {
+		return err
+	}
+	if latest && follow {
+		return badRequest("latest=1 and follow=1 do not go together: follow starts after the newest event already")
 	}
 	limit, err := intParam(q.Get("limit"), "limit", 0, eventsPage)
 	if err != nil {
@@ -59,7 +67,7 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		if follow {
 			n = eventsPage
 		}
-		events, err := d.store.ListEvents(ctx, store.EventListParams{AfterID: last, Job: job, Limit: n})
+		events, err := d.store.ListEvents(ctx, store.EventListParams{AfterID: last, Job: job, Limit: n, Latest: latest})
 		if err != nil {
 			if !started {
 				return err // nothing written yet: an error answer

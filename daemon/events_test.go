@@ -125,6 +125,9 @@ func TestEventsPage(t *testing.T) {
 	if err != nil || st.LastEventID != all[5].ID {
 		t.Errorf("status last_event_id = %d, %v; want %d, the newest event", st.LastEventID, err, all[5].ID)
 	}
+	if got, _ := get("?latest=1&limit=2"); !slices.Equal(got, all[4:]) {
+		t.Errorf("latest=1&limit=2: %+v, want the newest two, oldest first", got)
+	}
 	if got, _ := get("?limit=2"); !slices.Equal(got, all[:2]) {
 		t.Errorf("limit=2: %+v, want the first two", got)
 	}
@@ -134,7 +137,7 @@ func TestEventsPage(t *testing.T) {
 	if got, _ := get("?job=j1"); len(got) != 2 || got[0].Job != "j1" || got[1].Job != "j1" {
 		t.Errorf("job=j1: %+v, want its two events", got)
 	}
-	for _, q := range []string{"?follow=maybe", "?after=-3", "?after=x", "?limit=5000", "?limit=-1"} {
+	for _, q := range []string{"?follow=maybe", "?after=-3", "?after=x", "?limit=5000", "?limit=-1", "?latest=2", "?latest=1&follow=1"} {
 		if _, status := get(q); status != http.StatusBadRequest {
 			t.Errorf("GET /v1/events%s = %d, want 400", q, status)
 		}

@@ -634,15 +634,15 @@ func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// followParam reads ?follow=1|0.
-func followParam(r *http.Request) (bool, error) {
-	switch r.URL.Query().Get("follow") {
+// boolParam reads an optional ?name=1|0.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch r.URL.Query().Get(name) {
 	case "", "0", "false":
 		return false, nil
 	case "1", "true":
 		return true, nil
 	}
-	return false, badRequest("follow must be 1 or 0")
+	return false, badRequest("%s must be 1 or 0", name)
 }
 
 // fallbackPoll bounds how long a follower waits without a notification, in case one was missed.
@@ -660,7 +660,7 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	follow, err := followParam(r)
+	follow, err := boolParam(r, "follow")
 	if err != nil {
 		return err
 	}

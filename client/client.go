@@ -215,12 +215,13 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		// The socket's own errors say everything; the route would only be noise in front.
 		var nr *NotRunningError
-		if errors.As(err, &nr) {
-			return nil, nr
-		}
 		var ad *AccessDeniedError
-		if errors.As(err, &ad) {
+		switch {
+		case errors.As(err, &nr):
+			return nil, nr
+		case errors.As(err, &ad):
 			return nil, ad
 		}
 		return nil, fmt.Errorf("%s %s: %w", method, api.Prefix+path, err)

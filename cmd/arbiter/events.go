@@ -44,28 +44,29 @@ object a line, as GET /v1/events does.`,
 				return err
 			}
 			ctx := cmd.Context()
-			events, err := c.Events(ctx, client.EventsQuery{Job: job, Limit: n, Latest: true})
-			if err != nil {
-				return err
-			}
-			print := eventPrinter(a.out, *out)
-			after := int64(0)
-			for _, e := range events {
-				if err := print(e); err != nil {
-					return err
-				}
-				after = e.ID
-			}
-			if !follow {
-				return nil
-			}
-			if len(events) == 0 {
-				// Nothing of this job yet: follow from the newest event of all.
+			// Following starts from the newest event of all, read before the listing: a job's
+			// last event may be old, and the stream would replay every job's events since.
+			var after int64
+			if follow {
 				st, err := c.Status(ctx)
 				if err != nil {
 					return err
 				}
 				after = st.LastEventID
+			}
+			events, err := c.Events(ctx, client.EventsQuery{Job: job, Limit: n, Latest: true})
+			if err != nil {
+				return err
+			}
+			print := eventPrinter(a.out, *out)
+			for _, e := range events {
+				if err := print(e); err != nil {
+					return err
+				}
+				after = max(after, e.ID) // listed already: not again from the stream
+			}
+			if !follow {
+				return nil
 			}
 			err = c.WatchEvents(ctx, after, func(e api.Event) error {
 				if job != "" && e.Job != job {

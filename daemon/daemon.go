@@ -136,7 +136,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// a run's process group are still found and stopped, and reaped when they exit.
 	rp, err := reaper.Start(reaper.Options{Logger: log})
 	if err != nil {
-		log.Warn("cannot become a child subreaper; processes that escape a run's process group and lose their parent will not be stopped", "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errors.ErrUnsupported) {
+			level = slog.LevelInfo // macOS: the way things are there, not something to fix
+		}
+		log.Log(ctx, level, "cannot become a child subreaper; processes that escape a run's process group and lose their parent will not be stopped", "err", err)
 		rp = nil
 	}
 	defer rp.Stop()

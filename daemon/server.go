@@ -88,14 +88,11 @@ func peerOf(c net.Conn) peer {
 	if err != nil {
 		return peer{}
 	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || credErr != nil {
+	var p peer
+	if err := raw.Control(func(fd uintptr) { p = peerCred(int(fd)) }); err != nil {
 		return peer{}
 	}
-	return peer{uid: int(cred.Uid), gid: int(cred.Gid), ok: true}
+	return p
 }
 
 // guard refuses callers the daemon does not trust and requests a browser could have forged,

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -137,7 +138,21 @@ func (d *doctor) socketGroup() string {
 	return d.cfg.SocketGroup
 }
 
-const startHint = "start the daemon: sudo systemctl start arbiter, or run `arbiter daemon`"
+// How the installed service is started, restarted and read: systemd's on Linux, Homebrew's
+// (launchd) on macOS.
+var (
+	startHint   = "start the daemon: sudo systemctl start arbiter, or run `arbiter daemon`"
+	restartHint = "restart the daemon after an upgrade: sudo systemctl restart arbiter"
+	logHint     = "journalctl -u arbiter"
+)
+
+func init() {
+	if runtime.GOOS == "darwin" {
+		startHint = "start the daemon: brew services start arbiter, or run `arbiter daemon`"
+		restartHint = "restart the daemon after an upgrade: brew services restart arbiter"
+		logHint = "$(brew --prefix)/var/log/arbiter.log"
+	}
+}
 
 // checkSocket looks at the socket file: it exists, and its mode and group let the configured
 // group in.
@@ -191,7 +206,7 @@ func (d *doctor) checkAccess() {
 		d.daemonV = st.Version
 		d.add("access", checkOK, fmt.Sprintf("this user may use the daemon (pid %d, %d jobs)", st.PID, st.Jobs), "")
 	case errors.As(err, &nr):
-		d.add("access", checkFail, "nothing answers on "+d.socket, startHint+"; if it fails, read its log: journalctl -u arbiter")
+		d.add("access", checkFail, "nothing answers on "+d.socket, startHint+"; if it fails, read its log: "+logHint)
 	case errors.As(err, &ad):
 		// The error already says which group to join; split the fix off for the listing.
 		msg, fix, _ := strings.Cut(ad.Error(), "; ")
@@ -212,7 +227,7 @@ func (d *doctor) checkVersion() {
 	case d.status == nil:
 		d.add("version", checkSkip, "cli "+version+"; the daemon did not answer", "")
 	case d.daemonV != version:
-		d.add("version", checkWarn, fmt.Sprintf("daemon %s, cli %s", d.daemonV, version), "restart the daemon after an upgrade: sudo systemctl restart arbiter")
+		d.add("version", checkWarn, fmt.Sprintf("daemon %s, cli %s", d.daemonV, version), restartHint)
 	default:
 		d.add("version", checkOK, "daemon and cli are both "+version, "")
 	}

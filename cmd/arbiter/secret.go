@@ -104,16 +104,16 @@ func (a *app) readSecretValue(name, fromFile string) (string, error) {
 // a terminal.
 func hideInput(f *os.File) (restore func(), isTerm bool) {
 	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	old, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
 	if err != nil {
 		return func() {}, false
 	}
 	quiet := *old
 	quiet.Lflag &^= unix.ECHO
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+	if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &quiet); err != nil {
 		return func() {}, false
 	}
-	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, true
+	return func() { _ = unix.IoctlSetTermios(fd, ioctlSetTermios, old) }, true
 }
 
 func (a *app) secretLsCmd() *cobra.Command {

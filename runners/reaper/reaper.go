@@ -39,7 +39,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -273,9 +272,9 @@ func (r *Reaper) reapFrom(list func() ([]int, error)) int {
 			continue
 		}
 		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil)
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG|waitAll, nil)
 		for err == unix.EINTR {
-			wpid, err = unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil)
+			wpid, err = unix.Wait4(pid, &ws, unix.WNOHANG|waitAll, nil)
 		}
 		if wpid == pid {
 			n++
@@ -366,22 +365,4 @@ func describe(ws unix.WaitStatus) string {
 		return unix.SignalName(ws.Signal())
 	}
 	return "exit status " + strconv.Itoa(ws.ExitStatus())
-}
-
-func setSubreaper(on bool) error {
-	v := uintptr(0)
-	if on {
-		v = 1
-	}
-	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, v, 0, 0, 0)
-}
-
-func isSubreaper() (bool, error) {
-	var v int32
-	// PR_GET_CHILD_SUBREAPER stores through its argument: syscall.Syscall keeps &v valid.
-	_, _, errno := syscall.Syscall(syscall.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0)
-	if errno != 0 {
-		return false, errno
-	}
-	return v != 0, nil
 }

@@ -13,21 +13,6 @@ import (
 // still end.
 const killWait = 5 * time.Second
 
-// awaitExit blocks until process pid has exited, without reaping it (WNOWAIT). While the leader
-// is an unreaped zombie its pid, which also names its process group, cannot be given to another
-// process: that is what makes every kill(-pgid) of a tree safe. Reaping first would let the
-// group's members die, the number be reused (pid_max is often 32768) and a signal meant for
-// this run hit a stranger's process group.
-func awaitExit(pid int) error {
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
 // tree is everything a run may leave behind: its process group, named by the unreaped leader,
 // and the processes that left the group (setsid, setpgid) but still carry the run's marker
 // ("ARBITER_RUN_MARKER=node.42") in their environment and descend from this process.

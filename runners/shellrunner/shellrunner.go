@@ -108,18 +108,13 @@ func (r *Runner) Run(ctx context.Context, req runners.Request) (runners.Result, 
 		return runners.Result{}, startErr(err)
 	}
 	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    env,
-		Dir:    req.Job.Dir,
-		Stdout: pw, // an *os.File goes straight to the child: no copying goroutine in exec
-		Stderr: pw,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid: true,
-			// The leader dies with the daemon, even by kill -9; what it started is stopped by
-			// the next daemon (KillLeftovers). See startLeader for the thread this depends on.
-			Pdeathsig: syscall.SIGKILL,
-		},
+		Path:        path,
+		Args:        argv,
+		Env:         env,
+		Dir:         req.Job.Dir,
+		Stdout:      pw, // an *os.File goes straight to the child: no copying goroutine in exec
+		Stderr:      pw,
+		SysProcAttr: leaderAttr(),
 	}
 	log := r.log.With("job", req.Job.Name, "run", req.RunID)
 	l, err := r.startLeader(log, cmd)

@@ -8,7 +8,7 @@
 # builds from the release's source tarball, as homebrew-core formulas do. On each release, set
 # url and sha256 (`brew bump-formula-pr --url=URL arbiterd/tap/arbiter` does both).
 #
-# Linux only for now: the daemon does not build for macOS yet (see .goreleaser.yaml).
+# On macOS `brew services` runs the daemon under launchd, on Linux under systemd --user.
 class Arbiter < Formula
   desc "Cron-like job scheduler: every run recorded, crash-safe, driven over a Unix socket"
   homepage "https://github.com/arbiterd/arbiter"
@@ -18,7 +18,6 @@ class Arbiter < Formula
   head "https://github.com/arbiterd/arbiter.git", branch: "main"
 
   depends_on "go" => :build
-  depends_on :linux
 
   def install
     ldflags = %W[

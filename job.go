@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,7 @@ const (
 	DefaultRetryDelay = 10 * time.Second
 	MaxRetryDelay     = time.Hour // the backoff stops doubling here
 	MaxRetries        = 100
+	MaxLabels         = 16 // labels a job may require
 )
 
 // Job is a named command and the schedule it runs on.
@@ -40,6 +42,11 @@ type Job struct {
 	Shell   string
 	Dir     string
 	Env     map[string]string
+
+	// Labels are the node labels the job requires: once several nodes share a store, only a
+	// node started with every one of them runs it. Normalize sorts them and drops duplicates;
+	// nil when there are none. A single node runs every job whatever its labels.
+	Labels []string
 
 	Timeout   time.Duration // 0: no limit
 	KillGrace time.Duration // 0: DefaultKillGrace
@@ -97,6 +104,35 @@ func NameFrom(s string) string {
 	return strings.TrimRight(name, "-")
 }
 
+// ValidateLabel checks a label against the rule of job names, [a-z0-9][a-z0-9._-]{0,62}.
+func ValidateLabel(label string) error {
+	if !nameRE.MatchString(label) {
+		return Invalidf("labels", "%q is not a valid label: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", label)
+	}
+	return nil
+}
+
+// normalLabels is labels sorted, without duplicates, nil when empty. It copies rather than
+// sorting in place: the slice is often the caller's (a spec's, a flag's).
+func normalLabels(labels []string) []string {
+	if len(labels) == 0 {
+		return nil
+	}
+	if slices.IsSorted(labels) && !hasAdjacentDup(labels) {
+		return labels
+	}
+	return slices.Compact(slices.Sorted(slices.Values(labels)))
+}
+
+func hasAdjacentDup(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] == s[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Normalize fills the defaults of unset fields.
@@ -113,6 +149,7 @@ func (j *Job) Normalize() {
 	if j.Source == "" {
 		j.Source = SourceCLI
 	}
+	j.Labels = normalLabels(j.Labels)
 }
 
 // Validate checks every field of the job and returns the first problem as an *InvalidError.
@@ -154,6 +191,15 @@ func (j *Job) Validate() error {
 				return Invalidf("env", "%s=%s: %q is not a valid secret name", k, v, name)
 			}
 		}
+	}
+	for _, l := range j.Labels {
+		if err := ValidateLabel(l); err != nil {
+			return err
+		}
+	}
+	// Counted as Normalize leaves them: a label given twice is one.
+	if n := len(normalLabels(j.Labels)); n > MaxLabels {
+		return Invalidf("labels", "%d labels; a job may require at most %d", n, MaxLabels)
 	}
 	if j.Timeout < 0 {
 		return Invalidf("timeout", "must not be negative")

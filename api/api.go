@@ -77,6 +77,7 @@ type JobSpec struct {
 	Shell     string            `json:"shell,omitempty"`
 	Dir       string            `json:"dir,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
+	Labels    []string          `json:"labels,omitempty"` // node labels it requires: only nodes with all of them run it
 	Timeout   string            `json:"timeout,omitempty"`
 	KillGrace string            `json:"kill_grace,omitempty"`
 	Overlap   string            `json:"overlap,omitempty"`
@@ -99,6 +100,7 @@ type Job struct {
 	Shell      string            `json:"shell,omitempty"`
 	Dir        string            `json:"dir,omitempty"`
 	Env        map[string]string `json:"env,omitempty"`
+	Labels     []string          `json:"labels,omitempty"` // the node labels it requires, sorted
 	Timeout    string            `json:"timeout,omitempty"`
 	KillGrace  string            `json:"kill_grace"`
 	Overlap    string            `json:"overlap"`
@@ -312,6 +314,7 @@ func FromJob(j arbiter.Job, next time.Time, last *arbiter.Run) Job {
 		Shell:      j.Shell,
 		Dir:        j.Dir,
 		Env:        j.Env,
+		Labels:     j.Labels,
 		KillGrace:  j.KillGrace.String(),
 		Overlap:    string(j.Overlap),
 		Catchup:    j.Catchup.String(),
@@ -386,6 +389,7 @@ func (s JobSpec) ToJob() (arbiter.Job, error) {
 		Shell:    s.Shell,
 		Dir:      s.Dir,
 		Env:      s.Env,
+		Labels:   s.Labels,
 		Overlap:  arbiter.Overlap(s.Overlap),
 		Retries:  s.Retries,
 		Paused:   s.Paused,

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func TestJobJSON(t *testing.T) {
 	job := arbiter.Job{
 		Name: "backup", Schedule: "0 3 * * *", Timezone: "Europe/Berlin",
 		Command: []string{"/usr/local/bin/backup", "--full"}, Dir: "/srv", Env: map[string]string{"MODE": "full"},
+		Labels:  []string{"eu", "gpu"},
 		Timeout: 30 * time.Minute, KillGrace: 10 * time.Second, Overlap: arbiter.OverlapQueue,
 		Catchup: 5 * time.Minute, Retries: 2, RetryDelay: 10 * time.Second, Jitter: 30 * time.Second,
 		Source: arbiter.SourceCLI, CreatedAt: created, UpdatedAt: created,
@@ -57,6 +59,7 @@ func TestJobJSON(t *testing.T) {
 
 	job.Paused, job.Command, job.Shell, job.Timeout = true, nil, "pg_dump db | gzip", 0
 	job.Catchup, job.Retries, job.Jitter, job.Schedule = 0, 0, 0, "@at 2026-12-01T09:00:00+01:00"
+	job.Labels = nil // left out of the JSON
 	golden(t, "job-paused-never-ran", FromJob(job, time.Time{}, nil))
 }
 
@@ -92,6 +95,7 @@ func TestJobSpecToJob(t *testing.T) {
 		{"durations parse", JobSpec{Name: "a", Timeout: "1h30m", KillGrace: "5s"},
 			arbiter.Job{Name: "a", Timeout: 90 * time.Minute, KillGrace: 5 * time.Second}, ""},
 		{"empty durations mean unset", JobSpec{Name: "a"}, arbiter.Job{Name: "a"}, ""},
+		{"labels as given", JobSpec{Name: "a", Labels: []string{"gpu", "eu"}}, arbiter.Job{Name: "a", Labels: []string{"gpu", "eu"}}, ""},
 		{"bad timeout", JobSpec{Timeout: "soon"}, arbiter.Job{}, `timeout: "soon" is not a duration; use a form such as 30s, 5m or 1h30m`},
 		{"bad kill grace", JobSpec{KillGrace: "10"}, arbiter.Job{}, `kill_grace: "10" is not a duration; use a form such as 30s, 5m or 1h30m`},
 	}
@@ -104,7 +108,8 @@ func TestJobSpecToJob(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got.Name != tt.want.Name || got.Timeout != tt.want.Timeout || got.KillGrace != tt.want.KillGrace {
+			if err != nil || got.Name != tt.want.Name || got.Timeout != tt.want.Timeout || got.KillGrace != tt.want.KillGrace ||
+				!slices.Equal(got.Labels, tt.want.Labels) {
 				t.Fatalf("ToJob = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

@@ -36,7 +36,7 @@ func newJobEncoder() *jobEncoder {
 }
 
 // Line starts: the job's fields sit one indent in from the "    " prefix, the contents of
-// command, env and last_run two.
+// command, env, labels and last_run two.
 const (
 	jobNL1 = "\n      "
 	jobNL2 = "\n        "
@@ -85,6 +85,17 @@ func (e *jobEncoder) appendJob(b []byte, j *api.Job) ([]byte, error) {
 			b = e.appendString(b, j.Env[k])
 		}
 		b = append(b, jobNL1+"}"...)
+	}
+	if len(j.Labels) > 0 {
+		b = append(b, ","+jobNL1+`"labels": [`...)
+		for i, l := range j.Labels {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, jobNL2...)
+			b = e.appendString(b, l)
+		}
+		b = append(b, jobNL1+"]"...)
 	}
 	if j.Timeout != "" {
 		b = append(b, ","+jobNL1+`"timeout": `...)

@@ -267,6 +267,13 @@ func TestJobJSON(t *testing.T) {
 		{name: "env out of order", job: with(func(j *api.Job) {
 			j.Env = map[string]string{"ZED": "z", "a": "", "PATH": "/bin:/usr/bin", "B_2": "b", "B": "<&>", "é": "\u2028", "": "empty key", "\"q\"": "\\"}
 		})},
+		{name: "labels", job: with(func(j *api.Job) { j.Labels = []string{"eu", "gpu", "x.y_z-9"} })},
+		{name: "one label", job: with(func(j *api.Job) { j.Labels = []string{"gpu"} })},
+		{name: "labels empty", job: with(func(j *api.Job) { j.Labels = []string{} })},
+		{name: "labels of empty strings", job: with(func(j *api.Job) { j.Labels = []string{"", ""} })},
+		{name: "labels with a shell job", job: with(func(j *api.Job) {
+			j.Command, j.Shell, j.Env, j.Labels = nil, "nvidia-smi", map[string]string{"A": "1"}, []string{"gpu"}
+		})},
 		{name: "drifted and paused", job: with(func(j *api.Job) { j.Drifted, j.Paused = true, true })},
 		{name: "ints", job: with(func(j *api.Job) {
 			j.Retries = math.MinInt
@@ -324,6 +331,7 @@ func setJobStrings(j *api.Job, s string) {
 	j.Name, j.Schedule, j.Timezone, j.Shell, j.Dir, j.Timeout = s, s, s, s, s, s
 	j.KillGrace, j.Overlap, j.Catchup, j.RetryDelay, j.Jitter, j.Source = s, s, s, s, s, s
 	j.Command = []string{s, "x", s}
+	j.Labels = []string{"x", s}
 	if j.LastRun != nil {
 		j.LastRun.State = s
 	}
@@ -339,7 +347,7 @@ func FuzzJobJSON(f *testing.F) {
 		at := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
 		j := api.Job{
 			Name: a, Schedule: b, Timezone: c, Command: []string{a, b, c, d}, Shell: d, Dir: c,
-			Env: map[string]string{a: b, c: d, b: a}, Timeout: a, KillGrace: b, Overlap: c, Catchup: d,
+			Env: map[string]string{a: b, c: d, b: a}, Labels: []string{d, c}, Timeout: a, KillGrace: b, Overlap: c, Catchup: d,
 			RetryDelay: a, Jitter: b, Source: c, CreatedAt: at, UpdatedAt: at, NextRun: &at,
 			LastRun: &api.RunRef{ID: 1, State: d, ScheduledAt: at, StartedAt: &at, ExitCode: &exit},
 		}

@@ -186,6 +186,8 @@ func jobChanges(cur, want arbiter.Job) []api.FieldChange {
 	add("shell", cur.Shell, want.Shell)
 	add("dir", cur.Dir, want.Dir)
 	add("env", envText(cur.Env), envText(want.Env))
+	// Both are normalized (sorted, unique): equal sets read the same.
+	add("labels", strings.Join(cur.Labels, ", "), strings.Join(want.Labels, ", "))
 	add("timeout", cur.Timeout.String(), want.Timeout.String())
 	add("kill_grace", cur.KillGrace.String(), want.KillGrace.String())
 	add("overlap", string(cur.Overlap), string(want.Overlap))

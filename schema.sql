@@ -25,7 +25,9 @@ CREATE TABLE jobs (
     retry_delay_ns INTEGER NOT NULL DEFAULT 0, -- backoff before the first retry, doubling
     jitter_ns      INTEGER NOT NULL DEFAULT 0, -- each fire starts up to this much later
     -- Added by migration 004: changed from the CLI with --force although a job file manages it.
-    drifted        INTEGER NOT NULL DEFAULT 0 CHECK (drifted IN (0, 1))
+    drifted        INTEGER NOT NULL DEFAULT 0 CHECK (drifted IN (0, 1)),
+    -- Added by migration 006: JSON array of the node labels the job requires, sorted.
+    labels         TEXT    NOT NULL DEFAULT '[]' CHECK (json_type(labels) = 'array')
 ) STRICT;
 
 -- Added by migration 005: counting the paused jobs reads this, not the whole table.
@@ -114,4 +116,4 @@ CREATE TABLE secrets (
     updated_at INTEGER NOT NULL
 ) STRICT;
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

@@ -538,6 +538,9 @@ func TestMigrateFromV1WithData(t *testing.T) {
 			t.Errorf("job %s: catch-up %s, retries %d, retry delay %s, jitter %s; want %s, 0, %s, 0",
 				j.Name, j.Catchup, j.Retries, j.RetryDelay, j.Jitter, arbiter.DefaultCatchup, arbiter.DefaultRetryDelay)
 		}
+		if j.Labels != nil { // migration 006: no job had labels
+			t.Errorf("job %s: labels %q, want none", j.Name, j.Labels)
+		}
 	}
 	if jobs[0].Name != "backup" || !reflect.DeepEqual(jobs[0].Command, []string{"/usr/bin/backup", "--all"}) ||
 		jobs[0].Timeout != time.Hour || !jobs[1].Paused || jobs[1].Shell != "make report" {

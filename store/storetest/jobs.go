@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -390,4 +392,131 @@ func testPauseEvents(t *testing.T, s store.Store) {
 		kinds = append(kinds, e.Kind)
 	}
 	wantEqual(t, "events", kinds, []string{"job.created", "job.paused", "job.updated", "job.resumed", "job.updated"})
+}
+
+// A job's labels (normalized: sorted, unique) come back as they were stored, through every
+// operation that writes or reads jobs.
+func testJobLabels(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	long := strings.Repeat("x", 63)
+	sixteen := make([]string, arbiter.MaxLabels)
+	for i := range sixteen {
+		sixteen[i] = fmt.Sprintf("l%02d", i)
+	}
+
+	gpu := newJob("gpu")
+	gpu.Labels = []string{"eu", "gpu"}
+	plain := newJob("plain")
+	wantGPU, wantPlain := gpu, plain
+	wantGPU.CreatedAt, wantGPU.UpdatedAt = base, base
+	wantPlain.CreatedAt, wantPlain.UpdatedAt = base, base
+	wantJob(t, "CreateJob with labels", createJob(t, s, gpu), wantGPU)
+	wantJob(t, "CreateJob without labels", createJob(t, s, plain), wantPlain)
+	get := func(what, name string, want arbiter.Job) {
+		t.Helper()
+		got, err := s.GetJob(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: GetJob(%q): %v", what, name, err)
+		}
+		wantJob(t, what, got, want)
+	}
+	get("GetJob with labels", "gpu", wantGPU)
+	get("GetJob without labels", "plain", wantPlain)
+
+	jobs, err := s.ListJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 {
+		t.Fatalf("ListJobs = %d jobs, want 2", len(jobs))
+	}
+	wantJob(t, "ListJobs, with labels", jobs[0], wantGPU)
+	wantJob(t, "ListJobs, without labels", jobs[1], wantPlain)
+	page, err := s.ListJobsPage(ctx, store.JobPageParams{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 2 {
+		t.Fatalf("ListJobsPage = %d jobs, want 2", len(page))
+	}
+	wantJob(t, "ListJobsPage, with labels", page[0], wantGPU)
+	wantJob(t, "ListJobsPage, without labels", page[1], wantPlain)
+
+	// An update replaces the labels, gives some to a job without, and takes them all away.
+	gpu.Labels = []string{"gpu", long}
+	got, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: gpu, Now: at(1), Actor: "uid:1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGPU = gpu
+	wantGPU.CreatedAt, wantGPU.UpdatedAt = base, at(1)
+	wantJob(t, "UpdateJob changing labels", got, wantGPU)
+	get("GetJob after changing labels", "gpu", wantGPU)
+
+	plain.Labels = sixteen
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: plain, Now: at(2)}); err != nil {
+		t.Fatal(err)
+	}
+	wantPlain = plain
+	wantPlain.CreatedAt, wantPlain.UpdatedAt = base, at(2)
+	get("GetJob after adding labels", "plain", wantPlain)
+
+	// A pause keeps them.
+	if got, err = s.SetJobPaused(ctx, store.JobSetPausedParams{Name: "plain", Paused: true, Now: at(3)}); err != nil {
+		t.Fatal(err)
+	}
+	wantPlain.Paused, wantPlain.UpdatedAt = true, at(3)
+	wantJob(t, "SetJobPaused", got, wantPlain)
+
+	gpu.Labels = nil
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: gpu, Now: at(4)}); err != nil {
+		t.Fatal(err)
+	}
+	wantGPU = gpu
+	wantGPU.CreatedAt, wantGPU.UpdatedAt = base, at(4)
+	get("GetJob after removing labels", "gpu", wantGPU)
+
+	// An apply creates and updates jobs with their labels.
+	applied := newJob("applied")
+	applied.Labels, applied.Source = []string{"a-1", "b.2_c"}, "/srv/jobs/applied.toml"
+	gpu.Labels = []string{"eu", "gpu"}
+	jobs, err = s.ApplyJobs(ctx, store.JobApplyParams{Create: []arbiter.Job{applied}, Update: []arbiter.Job{gpu}, Now: at(5), Actor: "uid:7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantApplied := applied
+	wantApplied.CreatedAt, wantApplied.UpdatedAt = at(5), at(5)
+	wantGPU = gpu
+	wantGPU.CreatedAt, wantGPU.UpdatedAt = base, at(5)
+	if len(jobs) != 2 {
+		t.Fatalf("ApplyJobs = %d jobs, want 2", len(jobs))
+	}
+	wantJob(t, "ApplyJobs' created job", jobs[0], wantApplied)
+	wantJob(t, "ApplyJobs' updated job", jobs[1], wantGPU)
+	get("GetJob after apply, created", "applied", wantApplied)
+	get("GetJob after apply, updated", "gpu", wantGPU)
+
+	jobs, err = s.ListJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "ListJobs after apply", len(jobs), 3)
+	for i, want := range []arbiter.Job{wantApplied, wantGPU, wantPlain} {
+		if i < len(jobs) {
+			wantJob(t, "ListJobs after apply, "+want.Name, jobs[i], want)
+		}
+	}
+	var paged []arbiter.Job
+	for after := ""; ; {
+		page, err := s.ListJobsPage(ctx, store.JobPageParams{After: after, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Name
+	}
+	wantEqual(t, "ListJobsPage after apply", paged, jobs)
 }

@@ -37,6 +37,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Jobs/Apply", testApplyJobs},
 		{"Jobs/Drift", testDrift},
 		{"Jobs/PauseEvents", testPauseEvents},
+		{"Jobs/Labels", testJobLabels},
 
 		{"Runs/InsertFire", testInsertFire},
 		{"Runs/InsertFireConcurrent", testInsertFireConcurrent},
@@ -168,13 +169,17 @@ func wantEqual[T any](t *testing.T, what string, got, want T) {
 	}
 }
 
-// normJob makes the empty Env and Command spellings equal: a store may return nil or empty.
+// normJob makes the empty Env, Command and Labels spellings equal: a store may return nil or
+// empty.
 func normJob(j arbiter.Job) arbiter.Job {
 	if len(j.Env) == 0 {
 		j.Env = nil
 	}
 	if len(j.Command) == 0 {
 		j.Command = nil
+	}
+	if len(j.Labels) == 0 {
+		j.Labels = nil
 	}
 	return j
 }

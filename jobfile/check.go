@@ -18,15 +18,14 @@ import (
 
 // The keys of a [jobs.NAME] table, in the order Encode writes them.
 var jobKeys = []string{
-	"schedule", "timezone", "command", "shell", "dir", "env", "timeout", "kill_grace",
+	"schedule", "timezone", "command", "shell", "dir", "env", "labels", "timeout", "kill_grace",
 	"overlap", "catchup", "retries", "retry_delay", "jitter", "paused",
 }
 
 // notYet are keys of the design that the domain does not have yet. They are refused rather
 // than ignored, so that a file that uses them does not silently mean something else.
 var notYet = map[string]string{
-	"user":   "running a job as another user is not supported yet",
-	"labels": "job labels are not supported yet",
+	"user": "running a job as another user is not supported yet",
 }
 
 // aliases suggest the key a user coming from the CLI or from other schedulers may have meant.
@@ -35,6 +34,7 @@ var aliases = map[string]string{
 	"cmd": "command", "args": "command", "argv": "command", "run": "command",
 	"cwd": "dir", "workdir": "dir", "directory": "dir", "environment": "env",
 	"retry": "retries", "pause": "paused", "disabled": "paused",
+	"label": "labels", "tags": "labels", "node_labels": "labels",
 }
 
 // checker collects the errors of one file while it turns the tree into jobs.
@@ -134,6 +134,8 @@ func (c *checker) job(name string, t *node) (Job, bool) {
 			c.command(v, s)
 		case "env":
 			c.env(v, &j)
+		case "labels":
+			c.labels(v, s)
 		case "retries":
 			c.retries(v, s)
 		case "paused":
@@ -224,6 +226,33 @@ func (c *checker) env(v *node, j *Job) {
 		j.Values["env."+k] = e.pos
 	}
 	j.Spec.Env = env
+}
+
+func (c *checker) labels(v *node, s *api.JobSpec) {
+	switch {
+	case v.kind == unstable.String:
+		c.keyErrorf("labels", v.pos, nil, `labels: expected an array such as ["gpu", "eu"], got a string`)
+		return
+	case v.isTable():
+		c.keyErrorf("labels", v.pos, nil, `labels: expected an array such as ["gpu", "eu"], got a table; a label is a name such as "eu", not a key = value pair`)
+		return
+	case v.kind != unstable.Array:
+		c.keyErrorf("labels", v.pos, nil, `labels: expected an array of strings such as ["gpu", "eu"], got %s`, tomlhint.Kind(v.kind))
+		return
+	}
+	labels := make([]string, 0, len(v.elems))
+	ok := true
+	for i, e := range v.elems {
+		if e.kind != unstable.String {
+			c.keyErrorf("labels", e.pos, nil, "labels[%d]: expected a string, got %s", i, tomlhint.Kind(e.kind))
+			ok = false
+			continue
+		}
+		labels = append(labels, e.data)
+	}
+	if ok && len(labels) > 0 { // labels = [] is no labels
+		s.Labels = labels
+	}
 }
 
 func (c *checker) retries(v *node, s *api.JobSpec) {
@@ -326,6 +355,19 @@ func (c *checker) validate(j *Job, t *node, mistyped bool) {
 			continue
 		}
 		report(at("env."+k), with(func(b *api.JobSpec) { b.Env = map[string]string{k: s.Env[k]} }))
+	}
+
+	if !c.bad["labels"] {
+		var valid []string
+		for i, l := range s.Labels {
+			err := with(func(b *api.JobSpec) { b.Labels = []string{l} })
+			report(t.kids["labels"].elems[i].pos, err) // the label itself
+			if err == nil {
+				valid = append(valid, l)
+			}
+		}
+		// What is left to break is how many there are.
+		report(at("labels"), with(func(b *api.JobSpec) { b.Labels = valid }))
 	}
 
 	report(at("timeout"), with(func(b *api.JobSpec) { b.Timeout = s.Timeout }))

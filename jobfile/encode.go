@@ -45,20 +45,23 @@ func encodeValue(k string, s api.JobSpec) string {
 		}
 		return quote(v)
 	}
+	strs := func(v []string) string {
+		if len(v) == 0 {
+			return ""
+		}
+		q := make([]string, len(v))
+		for i, a := range v {
+			q[i] = quote(a)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
 	switch k {
 	case "schedule":
 		return str(s.Schedule)
 	case "timezone":
 		return str(s.Timezone)
 	case "command":
-		if len(s.Command) == 0 {
-			return ""
-		}
-		q := make([]string, len(s.Command))
-		for i, a := range s.Command {
-			q[i] = quote(a)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
+		return strs(s.Command)
 	case "shell":
 		return str(s.Shell)
 	case "dir":
@@ -72,6 +75,8 @@ func encodeValue(k string, s api.JobSpec) string {
 			kv = append(kv, key(name)+" = "+quote(s.Env[name]))
 		}
 		return "{ " + strings.Join(kv, ", ") + " }"
+	case "labels":
+		return strs(s.Labels)
 	case "timeout":
 		return str(s.Timeout)
 	case "kill_grace":

@@ -7,6 +7,7 @@
 //	timezone = "Europe/Berlin"
 //	command = ["/usr/local/bin/backup.sh", "--full"]   # or shell = "a string for /bin/sh -c"
 //	env = { PGPASSWORD = "secret:pg" }
+//	labels = ["eu"]                    # only nodes started with --label eu run it
 //	timeout = "2h"
 //	retries = 2
 //

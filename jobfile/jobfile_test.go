@@ -39,7 +39,7 @@ func TestParseErrors(t *testing.T) {
 schedule = "@daily"
 command = ["true"]
 colour = "blue"
-`, []string{`f.toml:4:1: unknown key "colour"; the keys of a job are schedule, timezone, command, shell, dir, env, timeout, kill_grace, overlap, catchup, retries, retry_delay, jitter, paused`}},
+`, []string{`f.toml:4:1: unknown key "colour"; the keys of a job are schedule, timezone, command, shell, dir, env, labels, timeout, kill_grace, overlap, catchup, retries, retry_delay, jitter, paused`}},
 		{"alias", `[jobs.a]
 cron = "@daily"
 command = ["true"]
@@ -112,11 +112,53 @@ schedule = "@daily"
 command = ["true"]
 user = "postgres"
 `, []string{`f.toml:4:1: user: running a job as another user is not supported yet`}},
-		{"labels not supported", `[jobs.a]
+		{"labels as a table", `[jobs.a]
 schedule = "@daily"
 command = ["true"]
 labels = { region = "eu" }
-`, []string{`f.toml:4:1: labels: job labels are not supported yet`}},
+`, []string{`f.toml:4:10: labels: expected an array such as ["gpu", "eu"], got a table; a label is a name such as "eu", not a key = value pair`}},
+		{"labels as a string", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+labels = "gpu"
+`, []string{`f.toml:4:10: labels: expected an array such as ["gpu", "eu"], got a string`}},
+		{"labels as a sub-table", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+[jobs.a.labels]
+region = "eu"
+`, []string{`f.toml:4:9: labels: expected an array such as ["gpu", "eu"], got a table; a label is a name such as "eu", not a key = value pair`}},
+		{"labels as a boolean", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+labels = true
+`, []string{`f.toml:4:10: labels: expected an array of strings such as ["gpu", "eu"], got a boolean`}},
+		{"label not a string", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+labels = ["gpu", 7, { a = 1 }]
+`, []string{
+			`f.toml:4:18: labels[1]: expected a string, got an integer`,
+			`f.toml:4:21: labels[2]: expected a string, got a table`,
+		}},
+		{"bad labels at their positions", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+labels = ["gpu", "GPU", "eu", "region=eu"]
+`, []string{
+			`f.toml:4:18: labels: "GPU" is not a valid label: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`,
+			`f.toml:4:31: labels: "region=eu" is not a valid label: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`,
+		}},
+		{"too many labels", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+labels = ["l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "l10", "l11", "l12", "l13", "l14", "l15", "l16", "l1"]
+`, []string{`f.toml:4:10: labels: 17 labels; a job may require at most 16`}},
+		{"labels alias", `[jobs.a]
+schedule = "@daily"
+command = ["true"]
+tags = ["gpu"]
+`, []string{`f.toml:4:1: unknown key "tags" (did you mean "labels"?)`}},
 		{"bad env name and secret", `[jobs.a]
 schedule = "@daily"
 command = ["true"]
@@ -196,16 +238,25 @@ func TestParseForms(t *testing.T) {
 	// The same job written in the other ways TOML allows: dotted keys, an [env] sub-table, an
 	// inline table for the job, multi-line arrays and literal strings.
 	want := api.JobSpec{Name: "a", Source: "f.toml", Schedule: "@every 90s", Command: []string{"echo", `a "b"`},
-		Env: map[string]string{"A": "1", "B": "2"}, Retries: 3}
+		Env: map[string]string{"A": "1", "B": "2"}, Labels: []string{"gpu", "eu"}, Retries: 3}
 	for _, file := range []string{
-		"[jobs.a]\nschedule = '@every 90s'\ncommand = [\n  'echo',  # the program\n  'a \"b\"',\n]\nenv.A = \"1\"\nenv.B = \"2\"\nretries = 0x3\n",
-		"[jobs]\na.schedule = \"@every 90s\"\na.command = [\"echo\", 'a \"b\"']\na.retries = 3\n[jobs.a.env]\nA = \"1\"\nB = \"2\"\n",
-		"jobs.a = { schedule = \"@every 90s\", command = [\"echo\", 'a \"b\"'], env = { A = \"1\", B = \"2\" }, retries = 3 }\n",
+		"[jobs.a]\nschedule = '@every 90s'\ncommand = [\n  'echo',  # the program\n  'a \"b\"',\n]\nenv.A = \"1\"\nenv.B = \"2\"\nlabels = [\n  'gpu',  # where the cards are\n  \"eu\",\n]\nretries = 0x3\n",
+		"[jobs]\na.schedule = \"@every 90s\"\na.command = [\"echo\", 'a \"b\"']\na.labels = [\"gpu\", \"eu\"]\na.retries = 3\n[jobs.a.env]\nA = \"1\"\nB = \"2\"\n",
+		"jobs.a = { schedule = \"@every 90s\", command = [\"echo\", 'a \"b\"'], env = { A = \"1\", B = \"2\" }, labels = [\"gpu\", \"eu\"], retries = 3 }\n",
 	} {
 		jobs, errs := Parse("f.toml", []byte(file))
 		if len(errs) > 0 || len(jobs) != 1 || !reflect.DeepEqual(jobs[0].Spec, want) {
 			t.Errorf("%s\ngot %+v, %v\nwant %+v", file, jobs, errs, want)
 		}
+	}
+}
+
+// labels = [] is the same as no labels.
+func TestParseEmptyLabels(t *testing.T) {
+	t.Parallel()
+	jobs, errs := Parse("f.toml", []byte("[jobs.a]\nschedule = \"@daily\"\ncommand = [\"true\"]\nlabels = []\n"))
+	if len(errs) > 0 || len(jobs) != 1 || jobs[0].Spec.Labels != nil {
+		t.Fatalf("jobs %+v, errors %v; want one job without labels", jobs, errs)
 	}
 }
 
@@ -296,6 +347,7 @@ var every = api.JobSpec{
 	Command: []string{"/usr/bin/backup", "--label", `it's "quoted"`, "tab\there", "line\nbreak", `back\slash`, "ünïcode", "bell\x07"},
 	Dir:     "/srv/back ups",
 	Env:     map[string]string{"PGPASSWORD": "secret:pg", "PLAIN": `a "b" c`, "_X": ""},
+	Labels:  []string{"eu", "gpu", "x.y_z-9"},
 	Timeout: "1h30m", KillGrace: "30s", Overlap: "queue", Catchup: "0", Retries: 3,
 	RetryDelay: "1m", Jitter: "45s", Paused: true,
 }
@@ -342,7 +394,8 @@ func TestEncodeRoundTrip(t *testing.T) {
 func TestEncodeLayout(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	spec := api.JobSpec{Name: "backup", Schedule: "0 3 * * *", Command: []string{"backup.sh"}, Env: map[string]string{"B": "2", "A": "1"}, Retries: 2}
+	spec := api.JobSpec{Name: "backup", Schedule: "0 3 * * *", Command: []string{"backup.sh"}, Env: map[string]string{"B": "2", "A": "1"},
+		Labels: []string{"eu", "ssd"}, Retries: 2}
 	if err := Encode(&buf, []api.JobSpec{spec}); err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +404,7 @@ func TestEncodeLayout(t *testing.T) {
 schedule = "0 3 * * *"
 command = ["backup.sh"]
 env = { A = "1", B = "2" }
+labels = ["eu", "ssd"]
 retries = 2
 `
 	if buf.String() != want {

@@ -75,7 +75,7 @@ environment values such as secret:pg stay references.`,
 func specOf(j api.Job) api.JobSpec {
 	s := api.JobSpec{
 		Name: j.Name, Schedule: j.Schedule, Timezone: j.Timezone,
-		Command: j.Command, Shell: j.Shell, Dir: j.Dir, Env: j.Env,
+		Command: j.Command, Shell: j.Shell, Dir: j.Dir, Env: j.Env, Labels: j.Labels,
 		Timeout:    shortDuration(j.Timeout, 0),
 		KillGrace:  shortDuration(j.KillGrace, arbiter.DefaultKillGrace),
 		Catchup:    shortDuration(j.Catchup, arbiter.DefaultCatchup),

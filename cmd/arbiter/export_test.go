@@ -18,7 +18,7 @@ import (
 var exportJobs = []api.Job{
 	{Name: "nightly-backup", Schedule: "0 3 * * *", Timezone: "Europe/Berlin",
 		Command: []string{"pg_dump", "--file=/var/backups/app.dump", "app"}, Dir: "/var/backups",
-		Env:     map[string]string{"PGPASSWORD": "secret:pg", "PGUSER": "backup"},
+		Env: map[string]string{"PGPASSWORD": "secret:pg", "PGUSER": "backup"}, Labels: []string{"db", "eu"},
 		Timeout: "2h0m0s", KillGrace: "30s", Overlap: "skip", Catchup: "5m0s", Retries: 2, RetryDelay: "5m0s",
 		Source: "cli"},
 	{Name: "health", Schedule: "*/30 * * * * *", Command: []string{"test", "-w", "/tmp"},

@@ -23,7 +23,7 @@ type addOptions struct {
 	cron, at, in                             string // exactly one: the schedule
 	overlap, catchup, retryDelay, jitter     string
 	retries                                  int
-	env                                      []string
+	env, labels                              []string
 	paused                                   bool
 }
 
@@ -51,12 +51,17 @@ time, or a local time (2026-12-01T09:00 or '2026-12-01 09:00') in --tz or the lo
 Fires missed while the daemon was down run once when it is back, if they fall within
 --catchup (default 5m; 0 turns catch-up off); older ones are recorded as missed.
 A run that failed, timed out or was lost is retried up to --retries times; the first retry
-waits --retry-delay (default 10s), and each further one twice as long, up to 1h, with jitter.`,
+waits --retry-delay (default 10s), and each further one twice as long, up to 1h, with jitter.
+
+--label names a node label the job requires (repeat it, or separate labels with commas): once
+several nodes share a Postgres store, only nodes started with every one of the job's labels
+run it. A single node runs every job, whatever its labels.`,
 		Example: `  arbiter add --cron '0 3 * * *' -- /usr/local/bin/backup.sh --full
   arbiter add --name dump --cron '@daily' --tz Europe/Berlin --shell 'pg_dump db | gzip > /srv/db.gz'
   arbiter add --name sync --cron '*/5 * * * *' --overlap queue --retries 3 --jitter 30s -- sync.sh
   arbiter add --name migrate --at '2026-12-01 09:00' --tz Europe/Berlin -- ./migrate.sh
-  arbiter add --name remind --in 2h --shell 'echo stand up | wall'`,
+  arbiter add --name remind --in 2h --shell 'echo stand up | wall'
+  arbiter add --name train --cron '0 2 * * *' --label gpu --label eu -- ./train.sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, derived, err := o.spec(cmd, args, time.Now())
 			if err != nil {
@@ -91,10 +96,12 @@ waits --retry-delay (default 10s), and each further one twice as long, up to 1h,
 	f.StringVar(&o.retryDelay, "retry-delay", "", "wait `DURATION` before the first retry, doubling per attempt up to 1h, with jitter (default 10s)")
 	f.StringVar(&o.jitter, "jitter", "", "delay each fire by a random time up to `DURATION`, e.g. 30s (default: none)")
 	f.StringArrayVar(&o.env, "env", nil, "set an environment variable, KEY=VALUE (repeatable)")
+	f.StringArrayVar(&o.labels, "label", nil, "require worker nodes with this `LABEL` to run the job (repeatable, or comma-separated)")
 	f.StringVar(&o.dir, "dir", "", "working directory of the command")
 	f.StringVar(&o.shell, "shell", "", "run this string with /bin/sh -c instead of a command")
 	f.BoolVar(&o.paused, "paused", false, "add the job paused")
 	_ = cmd.RegisterFlagCompletionFunc("overlap", cobra.FixedCompletions(overlapModes, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("label", cobra.NoFileCompletions)
 	return cmd
 }
 
@@ -134,6 +141,9 @@ func (o *addOptions) spec(cmd *cobra.Command, args []string, now time.Time) (spe
 		Overlap: o.overlap, Catchup: o.catchup, Retries: o.retries, RetryDelay: o.retryDelay, Jitter: o.jitter,
 	}
 	if spec.Env, err = parseEnv(o.env); err != nil {
+		return spec, false, err
+	}
+	if spec.Labels, err = parseLabels(o.labels); err != nil {
 		return spec, false, err
 	}
 	if o.dir != "" {
@@ -256,6 +266,33 @@ func parseEnv(kvs []string) (map[string]string, error) {
 		env[k] = v
 	}
 	return env, nil
+}
+
+// parseLabels reads the values of --label, each one label or several separated by commas, into
+// the job's labels: sorted, each once, checked here so that the message names the flag.
+func parseLabels(values []string) ([]string, error) {
+	var labels []string
+	for _, v := range values {
+		for l := range strings.SplitSeq(v, ",") {
+			l = strings.TrimSpace(l)
+			if err := arbiter.ValidateLabel(l); err != nil {
+				var ie *arbiter.InvalidError
+				if errors.As(err, &ie) {
+					return nil, arbiter.Invalidf("--label", "%s", ie.Message)
+				}
+				return nil, err
+			}
+			labels = append(labels, l)
+		}
+	}
+	if len(labels) == 0 {
+		return nil, nil
+	}
+	labels = slices.Compact(slices.Sorted(slices.Values(labels)))
+	if len(labels) > arbiter.MaxLabels {
+		return nil, arbiter.Invalidf("--label", "%d labels; a job may require at most %d", len(labels), arbiter.MaxLabels)
+	}
+	return labels, nil
 }
 
 // deriveName names a job after its program: `/usr/bin/backup.sh --full` is backup-sh,

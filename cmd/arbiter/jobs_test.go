@@ -124,6 +124,14 @@ func TestAddInvalidNeedsNoDaemon(t *testing.T) {
 		{"in zero", []string{"--in", "0s", "--", "true"}, "--in: must be positive", false},
 		{"in negative", []string{"--in", "-5m", "--", "true"}, "--in: must be positive", false},
 		{"one-off bad policy", []string{"--in", "5m", "--overlap", "later", "--", "true"}, `--overlap: "later"`, false},
+
+		{"label upper case", []string{"--cron", "@daily", "--label", "GPU", "--", "true"},
+			`--label: "GPU" is not a valid label: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`, false},
+		{"label key=value", []string{"--cron", "@daily", "--label", "region=eu", "--", "true"}, `--label: "region=eu" is not a valid label`, false},
+		{"label empty", []string{"--cron", "@daily", "--label", "", "--", "true"}, `--label: "" is not a valid label`, false},
+		{"label list with a hole", []string{"--cron", "@daily", "--label", "gpu,,eu", "--", "true"}, `--label: "" is not a valid label`, false},
+		{"too many labels", []string{"--cron", "@daily", "--label", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", "--label", "q,a", "--", "true"},
+			"--label: 17 labels; a job may require at most 16", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,6 +280,19 @@ func TestAdd(t *testing.T) {
 			args:     []string{"--name", "t-form", "--at", "2099-12-01T09:00", "--shell", "echo hi"},
 			wantSpec: api.JobSpec{Name: "t-form", Schedule: "@at 2099-12-01T09:00", Shell: "echo hi"},
 			wantOut:  "added job t-form (runs once: ",
+		},
+		{
+			name:     "labels repeated and comma-separated, sorted, each once",
+			args:     []string{"--name", "train", "--cron", "@daily", "--label", "gpu", "--label", "eu, ssd", "--label", "gpu", "--", "train.sh"},
+			wantSpec: api.JobSpec{Name: "train", Schedule: "@daily", Command: []string{"train.sh"}, Labels: []string{"eu", "gpu", "ssd"}},
+			wantBody: `{"name":"train","schedule":"@daily","command":["train.sh"],"labels":["eu","gpu","ssd"]}`,
+			wantOut:  "added job train (next run: ",
+		},
+		{
+			name:     "sixteen labels",
+			args:     []string{"--name", "many", "--cron", "@daily", "--label", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", "--label", "a", "--", "true"},
+			wantSpec: api.JobSpec{Name: "many", Schedule: "@daily", Command: []string{"true"}, Labels: strings.Split("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", ",")},
+			wantOut:  "added job many (next run: ",
 		},
 		{
 			name:     "chosen name is never changed",

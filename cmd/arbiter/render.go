@@ -133,6 +133,9 @@ func renderJob(w io.Writer, j api.Job, now time.Time, loc *time.Location) error 
 		}
 		t.row(key, k+"="+j.Env[k])
 	}
+	if len(j.Labels) > 0 {
+		t.row("Labels:", strings.Join(j.Labels, ", "))
+	}
 	timeout := "none"
 	if j.Timeout != "" {
 		timeout = goDuration(j.Timeout)

@@ -57,7 +57,7 @@ func goldenJobs() []api.Job {
 		{
 			Name: "backup-sh", Schedule: "0 3 * * *", Timezone: "Europe/Berlin",
 			Command: []string{"/usr/bin/backup.sh", "--full", "--label", "nightly run"},
-			Dir:     "/srv", Env: map[string]string{"TOKEN": "secret:api_token", "A": "1"},
+			Dir:     "/srv", Env: map[string]string{"TOKEN": "secret:api_token", "A": "1"}, Labels: []string{"eu", "gpu"},
 			Timeout: "1h0m0s", KillGrace: "10s", Overlap: "skip", Catchup: "5m0s", Retries: 3, RetryDelay: "10s",
 			Jitter: "30s", Source: "cli",
 			CreatedAt: *at(-40 * 24 * time.Hour), UpdatedAt: *at(-2 * time.Hour),

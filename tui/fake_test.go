@@ -88,7 +88,7 @@ func newFakeSource() *fakeSource {
 		run("succeeded", -27*time.Second, 6*time.Millisecond), run("skipped", -17*time.Second, 0, skipped),
 		run("running", -7*time.Second, 0))
 	add(api.Job{Name: "morning-report", Schedule: "30 7 * * MON-FRI", Paused: true})
-	add(api.Job{Name: "sync", Schedule: "@every 90s", NextRun: at(61 * time.Second)},
+	add(api.Job{Name: "sync", Schedule: "@every 90s", Labels: []string{"eu", "gpu"}, NextRun: at(61 * time.Second)},
 		run("cancelled", -200*time.Second, 20*time.Second, func(r *api.Run) { r.Trigger = "manual"; r.ExitCode = nil; r.Signal = "SIGTERM" }))
 	f.output[7] = "checking\nretrying with backoff\nchecking again\nTimeout after 2s\n"
 	f.output[10] = "heartbeat 1\n"

@@ -163,6 +163,11 @@ func TestKeys(t *testing.T) {
 				t.Errorf("input %d order %v", m.s.input, m.s.order)
 			}
 		}},
+		{name: "/ matches labels too", keys: []string{"/", "G", "p"}, check: func(t *testing.T, m *model, _ *fakeSource) {
+			if !slices.Equal(m.s.order, []string{"sync"}) { // its labels are eu and gpu
+				t.Errorf("order %v", m.s.order)
+			}
+		}},
 		{name: "enter keeps the filter", keys: []string{"/", "s", "y", "backspace", "enter"}, check: func(t *testing.T, m *model, _ *fakeSource) {
 			if m.s.input != inputNone || m.s.filter != "s" || len(m.s.order) != 2 {
 				t.Errorf("input %d filter %q order %v", m.s.input, m.s.filter, m.s.order)

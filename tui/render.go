@@ -229,7 +229,7 @@ func renderJobs(s *state, width, height int) string {
 		case s.conn != connConnected:
 			msg = "waiting for the daemon…"
 		case s.filter != "":
-			msg = "no job name contains " + strconv.Quote(s.filter)
+			msg = "no job name or label contains " + strconv.Quote(s.filter)
 		}
 		lines = append(lines, "  "+s.st.dim.Render(msg))
 	}
@@ -473,7 +473,7 @@ func renderHelp(s *state, w, height int) string {
 		"HISTORY: the last runs, oldest first; a good run's bar is as tall as its duration",
 		"≠ / drifted: changed with --force away from its job file",
 		"",
-		"/ filters by job name (jobs have no labels yet). Mouse wheel scrolls. esc closes.")
+		"/ filters by job name or label. Mouse wheel scrolls. esc closes.")
 	for i := range lines {
 		lines[i] = fit(lines[i], w)
 	}

@@ -308,9 +308,14 @@ func (s *state) place(name string) {
 	s.scrollJobs()
 }
 
-// shown reports whether the filter lets a job through.
+// shown reports whether the filter lets a job through: its name or one of its labels holds it.
 func (s *state) shown(name string) bool {
-	return s.filter == "" || strings.Contains(name, strings.ToLower(s.filter))
+	if s.filter == "" {
+		return true
+	}
+	f := strings.ToLower(s.filter)
+	return strings.Contains(name, f) ||
+		slices.ContainsFunc(s.jobs[name].Labels, func(l string) bool { return strings.Contains(l, f) })
 }
 
 func (s *state) compare(a, b string) int {

@@ -160,6 +160,8 @@ func runAs() (*syscall.Credential, error) {
 			errs = append(errs, fmt.Errorf("user %s has uid %q, gid %q", name, u.Uid, u.Gid))
 			continue
 		}
+		// NoSetGroups: setgroups is refused in some containers (user namespaces), and the
+		// server needs no supplementary groups.
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 	}
 	return nil, fmt.Errorf("running as root, and no user to run PostgreSQL as: %w", errors.Join(errs...))

@@ -1,0 +1,331 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// The advisory lock keys; see the package comment.
+const (
+	migrateLockKey int64 = 0x6172626974657201 // "arbiter" 0x01
+	eventLockKey   int64 = 0x6172626974657202 // "arbiter" 0x02
+)
+
+// eventChannel is the NOTIFY channel of event log changes.
+const eventChannel = "arbiter_events"
+
+// Options tune Open.
+type Options struct {
+	// Logger receives the store's rare notices (migrations applied, the listener reconnecting).
+	// nil discards them.
+	Logger *slog.Logger
+	// Committed, when set, is called when a write that changed the event log has committed, on
+	// this node or any other (see the package comment), from the listener goroutine. It must not
+	// block.
+	Committed func()
+}
+
+// Store is a store.Store on a PostgreSQL database. It is safe for concurrent use, and any
+// number of Stores, in any number of processes, may share one database.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	dsn  string // redacted, for messages
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	stop      context.CancelFunc // ends the listener
+	done      sync.WaitGroup     // the listener
+
+	committed  func()
+	listenPID  atomic.Uint32 // the listener's backend, for tests
+	reconnects atomic.Int64  // how often the listener reconnected, for tests
+}
+
+// ErrClosed is returned by operations after Close.
+var ErrClosed = errors.New("the store is closed")
+
+// Open connects to the database at dsn (a postgres:// URL or keyword/value settings, with
+// pgxpool's pool_* settings if wanted), migrates it to the current schema, and starts the
+// listener when opts.Committed is set. It refuses a database migrated by a newer arbiter.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	safe := Redact(dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's own message already masks the password; ours names the DSN the same way.
+		return nil, fmt.Errorf("open %s: %w", safe, arbiter.Invalidf("dsn", "%v", err))
+	}
+
+	// Migrate on a connection of our own, which holds the migration lock for as long as it
+	// lives: closing it releases the lock even when migrating failed half way.
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", safe, err)
+	}
+	err = migrate(ctx, conn, log)
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", safe, err)
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", safe, err)
+	}
+	s := &Store{pool: pool, log: log, dsn: safe, committed: opts.Committed}
+	lctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if s.committed != nil {
+		// The first LISTEN before Open returns: a write right after Open must wake followers.
+		lconn, err := s.listenConn(ctx, cfg.ConnConfig)
+		if err != nil {
+			stop()
+			pool.Close()
+			return nil, fmt.Errorf("connect to %s: listen for changes: %w", safe, err)
+		}
+		s.done.Add(1)
+		go s.listen(lctx, cfg.ConnConfig, lconn)
+	}
+	return s, nil
+}
+
+// Close stops the listener and closes the pool. Operations after it return ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.stop()
+		s.done.Wait()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// maxAttempts bounds how often a write that failed on a serialization failure or a deadlock is
+// tried in all.
+const maxAttempts = 5
+
+// write runs fn in a transaction and commits it, recording the events fn collected (see flush).
+// fn may run more than once (retries), so it must start from scratch each time: reset whatever
+// it returns to its caller. The error is returned as the driver or fn made it: callers map it
+// with interpretError.
+func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		// Let the transaction we collided with finish; jitter so that two retriers do not
+		// collide again.
+		wait := time.Duration(attempt)*5*time.Millisecond + rand.N(5*time.Millisecond)
+		s.log.Debug("retrying a write", "attempt", attempt, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(tx *wtx) error) (err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			// Without ctx's cancellation: a cancelled ctx would make pgx close the connection
+			// instead of rolling back on it.
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	w := &wtx{Tx: tx}
+	if err := fn(w); err != nil {
+		return err
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// retryable reports whether a write failed only because of other transactions, so that running
+// it again can succeed: a serialization failure or a deadlock (Postgres rolled the transaction
+// back), or a connection that failed before anything was sent.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01"
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// wtx is a write transaction and the events it records.
+type wtx struct {
+	pgx.Tx
+	events []arbiter.Event
+}
+
+// event records one event of the transaction's change. It is written by flush, at the end of
+// the transaction, so the log never disagrees with the change.
+func (w *wtx) event(at time.Time, kind, job string, runID int64, actor, detail string) {
+	if actor == "" {
+		actor = "daemon"
+	}
+	w.events = append(w.events, arbiter.Event{At: at, Kind: kind, Job: job, RunID: runID, Actor: actor, Detail: detail})
+}
+
+const insertEventSQL = `INSERT INTO events (at, kind, job, run_id, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)`
+
+// flush writes the transaction's events, in order, and the notification of them, as one
+// pipelined batch right before the commit. The lock serializes event writers from their event
+// inserts to their commit, which makes event ids commit in id order (see the package comment).
+//
+// Do not move the lock later than the inserts, nor drop it: ids would again be taken in one
+// order and committed in another, and followers would skip events. Do not take it earlier in
+// the transaction either: every writer waits for whoever holds it.
+func (w *wtx) flush(ctx context.Context) error {
+	if len(w.events) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, eventLockKey)
+	for _, e := range w.events {
+		b.Queue(insertEventSQL, ns(e.At), e.Kind, e.Job, nullID(e.RunID), e.Actor, e.Detail)
+	}
+	b.Queue(`SELECT pg_notify($1, '')`, eventChannel)
+	return w.SendBatch(ctx, b).Close()
+}
+
+// interpretError maps Postgres errors onto the arbiter sentinels. Callers wrap the result with
+// the operation's name.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return arbiter.ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return fmt.Errorf("%w: %v", arbiter.ErrConflict, err)
+		case pe.Code == "23503": // foreign_key_violation: the row it names is missing
+			return fmt.Errorf("%w: %v", arbiter.ErrNotFound, err)
+		case pe.Code == "23514", pe.Code == "23502": // check_violation, not_null_violation
+			return fmt.Errorf("%w: %v", arbiter.ErrInvalid, err)
+		case strings.HasPrefix(pe.Code, "22"): // data exception: a NUL byte or invalid UTF-8 in text
+			return fmt.Errorf("%w: %v", arbiter.ErrInvalid, err)
+		}
+	}
+	return err
+}
+
+// ns converts a time to the stored form: UTC unix nanoseconds.
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+// nullNS stores the zero time as NULL ("not yet").
+func nullNS(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := t.UnixNano()
+	return &n
+}
+
+func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func fromNullNS(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return fromNS(*n)
+}
+
+// nullID stores id 0 as NULL.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// clampLimit applies a list operation's default and maximum page size.
+func clampLimit(limit, def, max int) int {
+	switch {
+	case limit <= 0:
+		return def
+	case limit > max:
+		return max
+	}
+	return limit
+}
+
+// collect scans every row with scan, appending to out, then closes rows.
+func collect[T any](out []T, rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+var (
+	kvPassword  = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S*)`)
+	urlPassword = regexp.MustCompile(`^([a-z]+://[^:@/]*):[^@/]*@`)
+)
+
+// Redact returns dsn with its passwords masked, for messages and logs: a URL's password and
+// password or sslpassword parameters, or keyword/value password settings.
+func Redact(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			// Unparsable: mask whatever sits where a password would.
+			return kvPassword.ReplaceAllString(urlPassword.ReplaceAllString(dsn, "$1:xxxxx@"), "$1=xxxxx")
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return kvPassword.ReplaceAllString(dsn, "$1=xxxxx")
+}

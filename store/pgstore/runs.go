@@ -1,0 +1,490 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+const runColumns = `id, job, trigger, scheduled_at, attempt, state, reason, created_at, started_at,
+	finished_at, exit_code, signal, pid, worker, output_bytes, output_dropped,
+	retry_of, not_before, jitter_ns, missed_count, missed_until`
+
+func scanRun(row pgx.Row) (arbiter.Run, error) {
+	var (
+		r                      arbiter.Run
+		trigger, state         string
+		scheduled, created     int64
+		started, finished      *int64
+		retryOf                *int64
+		notBefore, missedUntil *int64
+		jitter                 int64
+	)
+	err := row.Scan(&r.ID, &r.Job, &trigger, &scheduled, &r.Attempt, &state, &r.Reason, &created,
+		&started, &finished, &r.ExitCode, &r.Signal, &r.PID, &r.Worker, &r.OutputBytes, &r.OutputDropped,
+		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil)
+	if err != nil {
+		return arbiter.Run{}, err
+	}
+	r.Trigger, r.State = arbiter.Trigger(trigger), arbiter.RunState(state)
+	r.ScheduledAt, r.CreatedAt = fromNS(scheduled), fromNS(created)
+	r.StartedAt, r.FinishedAt = fromNullNS(started), fromNullNS(finished)
+	if retryOf != nil {
+		r.RetryOf = *retryOf
+	}
+	r.NotBefore, r.Jitter = fromNullNS(notBefore), time.Duration(jitter)
+	r.MissedUntil = fromNullNS(missedUntil)
+	return r, nil
+}
+
+// jobExists reports pgx.ErrNoRows for a missing job. The key-share lock keeps the job from being
+// deleted until the transaction ends, so no run is born to a job deleted meanwhile on another
+// node; it does not stand in the way of updates.
+func (w *wtx) jobExists(ctx context.Context, name string) error {
+	var one int
+	return w.QueryRow(ctx, `SELECT 1 FROM jobs WHERE name = $1 FOR KEY SHARE`, name).Scan(&one)
+}
+
+// runEventDetail is the short human text of a run's event.
+func runEventDetail(r arbiter.Run) string {
+	switch {
+	case r.Reason != "":
+		return r.Reason
+	case r.Signal != "":
+		return "killed by " + r.Signal
+	case r.ExitCode != nil:
+		return fmt.Sprintf("exit code %d", *r.ExitCode)
+	case r.State == arbiter.StateRunning:
+		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
+	}
+	return ""
+}
+
+// runEvent records that run r (as it is after the change) entered its state.
+func (w *wtx) runEvent(at time.Time, r arbiter.Run, actor string) {
+	w.event(at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
+}
+
+// validateFire checks what a fire record may carry before the transaction starts.
+func validateFire(p store.FireInsertParams) error {
+	if !p.Trigger.Scheduled() {
+		return arbiter.Invalidf("trigger", "%q is not a scheduled trigger", p.Trigger)
+	}
+	switch p.State {
+	case arbiter.StateQueued, arbiter.StateSkipped, arbiter.StateMissed:
+	default:
+		return arbiter.Invalidf("state", "a fire is born queued, skipped or missed, not %q", p.State)
+	}
+	if p.Jitter < 0 {
+		return arbiter.Invalidf("jitter", "must not be negative")
+	}
+	if p.State != arbiter.StateMissed {
+		if p.MissedCount != 0 || !p.MissedUntil.IsZero() {
+			return arbiter.Invalidf("missed_count", "only a missed record counts missed fires, not a %s one", p.State)
+		}
+		return nil
+	}
+	// A missed record stands for MissedCount distinct fire times, ScheduledAt the first and
+	// MissedUntil the last; distinct fires of one job are distinct instants (runs_fire).
+	switch {
+	case p.MissedCount < 1:
+		return arbiter.Invalidf("missed_count", "a missed record stands for at least 1 fire, not %d", p.MissedCount)
+	case p.MissedUntil.IsZero() || p.MissedUntil.Before(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "the last missed fire %s is before the first %s", p.MissedUntil, p.ScheduledAt)
+	case p.MissedCount == 1 && !p.MissedUntil.Equal(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "one missed fire must end where it starts, at %s", p.ScheduledAt)
+	case p.MissedCount > 1 && p.MissedUntil.Equal(p.ScheduledAt):
+		return arbiter.Invalidf("missed_until", "%d missed fires cannot all be at %s", p.MissedCount, p.ScheduledAt)
+	}
+	return nil
+}
+
+// The conflict target names the partial unique index runs_fire, WHERE clause included.
+const insertFireSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at,
+		not_before, jitter_ns, missed_count, missed_until)
+	VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11)
+	ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
+	RETURNING ` + runColumns
+
+const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
+	WHERE job = $1 AND scheduled_at = $2 AND trigger IN ('schedule', 'catchup')`
+
+func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
+	if err := validateFire(p); err != nil {
+		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
+	}
+	var finished *int64
+	if p.State != arbiter.StateQueued {
+		finished = nullNS(p.Now) // records of fires that never ran are terminal from birth
+	}
+
+	var (
+		run      arbiter.Run
+		inserted bool
+	)
+	err := s.write(ctx, func(tx *wtx) error {
+		inserted = false
+		if err := tx.jobExists(ctx, p.Job); err != nil {
+			return err
+		}
+		var err error
+		run, err = scanRun(tx.QueryRow(ctx, insertFireSQL,
+			p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
+			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Already materialized (a crash after the insert, another scheduler). ON CONFLICT
+			// waited for the transaction that inserted it to commit, and this statement's
+			// snapshot, taken after, sees the row.
+			run, err = scanRun(tx.QueryRow(ctx, fireConflictSQL, p.Job, ns(p.ScheduledAt)))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		inserted = true
+		tx.runEvent(p.Now, run, "")
+		return nil
+	})
+	if err != nil {
+		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q at %s: %w", p.Job, p.ScheduledAt, interpretError(err))
+	}
+	return run, inserted, nil
+}
+
+// validateRunInsert checks the trigger, attempt and retry link before the transaction starts.
+func validateRunInsert(p store.RunInsertParams) error {
+	switch p.Trigger {
+	case arbiter.TriggerManual:
+		if p.RetryOf != 0 {
+			return arbiter.Invalidf("retry_of", "a manual run is no retry; use trigger %q", arbiter.TriggerRetry)
+		}
+	case arbiter.TriggerRetry:
+		if p.RetryOf <= 0 {
+			return arbiter.Invalidf("retry_of", "a retry names its first attempt's run id, not %d", p.RetryOf)
+		}
+		if p.Attempt < 2 {
+			return arbiter.Invalidf("attempt", "a retry is attempt 2 or later, not %d", p.Attempt)
+		}
+	default:
+		return arbiter.Invalidf("trigger", "%q is not manual or retry; scheduled fires go through InsertFire", p.Trigger)
+	}
+	return nil
+}
+
+const insertRunSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
+	VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)
+	RETURNING ` + runColumns
+
+func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter.Run, error) {
+	if err := validateRunInsert(p); err != nil {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
+	}
+	attempt := max(p.Attempt, 1)
+	var run arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		if err := tx.jobExists(ctx, p.Job); err != nil {
+			return err
+		}
+		scheduled := p.ScheduledAt
+		if p.RetryOf != 0 {
+			first, err := tx.retryTarget(ctx, p.Job, p.RetryOf)
+			if err != nil {
+				return err
+			}
+			if scheduled.IsZero() {
+				scheduled = first.ScheduledAt // a retry stands for the same fire
+			}
+		}
+		if scheduled.IsZero() {
+			scheduled = p.Now // a manual run's "fire time" is when it was asked for
+		}
+		var err error
+		run, err = scanRun(tx.QueryRow(ctx, insertRunSQL,
+			p.Job, string(p.Trigger), ns(scheduled), attempt, ns(p.Now), nullID(p.RetryOf), nullNS(p.NotBefore)))
+		if err != nil {
+			return err
+		}
+		tx.runEvent(p.Now, run, p.Actor)
+		return nil
+	})
+	if err = interpretError(err); errors.Is(err, arbiter.ErrConflict) {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w: attempt %d of run %d already exists", p.Job, arbiter.ErrConflict, attempt, p.RetryOf)
+	} else if err != nil {
+		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
+	}
+	return run, nil
+}
+
+const runByIDSQL = `SELECT ` + runColumns + ` FROM runs WHERE id = $1`
+
+// retryTarget loads the first attempt a retry names: it must exist (arbiter.ErrNotFound), belong
+// to the same job and be a first attempt itself, so that every retry of a chain names the same
+// run (arbiter.ErrInvalid).
+func (w *wtx) retryTarget(ctx context.Context, job string, id int64) (arbiter.Run, error) {
+	first, err := scanRun(w.QueryRow(ctx, runByIDSQL, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return arbiter.Run{}, fmt.Errorf("%w: run %d to retry", arbiter.ErrNotFound, id)
+	}
+	if err != nil {
+		return arbiter.Run{}, err
+	}
+	if first.Job != job {
+		return arbiter.Run{}, arbiter.Invalidf("retry_of", "run %d is of job %q, not %q", id, first.Job, job)
+	}
+	if first.RetryOf != 0 {
+		return arbiter.Run{}, arbiter.Invalidf("retry_of", "run %d is itself a retry of run %d; name the first attempt", id, first.RetryOf)
+	}
+	return first, nil
+}
+
+// runConflict explains why an UPDATE guarded by a state condition touched nothing: the run is
+// missing (pgx.ErrNoRows) or in the wrong state (ErrConflict).
+func (w *wtx) runConflict(ctx context.Context, id int64, want string) error {
+	var state string
+	if err := w.QueryRow(ctx, `SELECT state FROM runs WHERE id = $1`, id).Scan(&state); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: run is %s, not %s", arbiter.ErrConflict, state, want)
+}
+
+// The state conditions make concurrent transitions safe: a second UPDATE of the row waits for
+// the first, then finds the state changed and touches nothing.
+const startRunSQL = `UPDATE runs SET state = 'running', started_at = $1, pid = $2, worker = $3
+	WHERE id = $4 AND state = 'queued'
+	RETURNING ` + runColumns
+
+func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
+	var run arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		run, err = scanRun(tx.QueryRow(ctx, startRunSQL, ns(p.Now), p.PID, p.Worker, p.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.runConflict(ctx, p.ID, "queued")
+		}
+		if err != nil {
+			return err
+		}
+		tx.runEvent(p.Now, run, "")
+		return nil
+	})
+	if err != nil {
+		return arbiter.Run{}, fmt.Errorf("start run %d: %w", p.ID, interpretError(err))
+	}
+	return run, nil
+}
+
+const finishRunSQL = `UPDATE runs SET state = $1, finished_at = $2, exit_code = $3, signal = $4, reason = $5
+	WHERE id = $6 AND state IN ('queued', 'running')
+	RETURNING ` + runColumns
+
+func (s *Store) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter.Run, error) {
+	if !p.State.Valid() || !p.State.Terminal() {
+		return arbiter.Run{}, fmt.Errorf("finish run %d: %w", p.ID,
+			arbiter.Invalidf("state", "%q is not a terminal state", p.State))
+	}
+	var run arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		run, err = scanRun(tx.QueryRow(ctx, finishRunSQL,
+			string(p.State), ns(p.Now), p.ExitCode, p.Signal, p.Reason, p.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.runConflict(ctx, p.ID, "queued or running")
+		}
+		if err != nil {
+			return err
+		}
+		tx.runEvent(p.Now, run, p.Actor)
+		return nil
+	})
+	if err != nil {
+		return arbiter.Run{}, fmt.Errorf("finish run %d: %w", p.ID, interpretError(err))
+	}
+	return run, nil
+}
+
+func (s *Store) GetRun(ctx context.Context, id int64) (arbiter.Run, error) {
+	run, err := scanRun(s.pool.QueryRow(ctx, runByIDSQL, id))
+	if err != nil {
+		return arbiter.Run{}, fmt.Errorf("get run %d: %w", id, interpretError(err))
+	}
+	return run, nil
+}
+
+// listRunsQuery builds ListRuns' query, apart so that a test can check its plan.
+func listRunsQuery(p store.RunListParams) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if p.Job != "" {
+		arg("job = ?", p.Job)
+	}
+	if p.States != nil {
+		states := make([]string, len(p.States))
+		for i, st := range p.States {
+			states[i] = string(st)
+		}
+		arg("state = ANY (?::text[])", states) // an empty list matches nothing
+	}
+	// With a job, runs_job_scheduled serves the range.
+	if !p.ScheduledFrom.IsZero() {
+		arg("scheduled_at >= ?", ns(p.ScheduledFrom))
+	}
+	if !p.ScheduledTo.IsZero() {
+		arg("scheduled_at <= ?", ns(p.ScheduledTo))
+	}
+	if p.BeforeID > 0 {
+		arg("id < ?", p.BeforeID)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, clampLimit(p.Limit, 50, 1000))
+	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	return q, args
+}
+
+func (s *Store) ListRuns(ctx context.Context, p store.RunListParams) ([]arbiter.Run, error) {
+	q, args := listRunsQuery(p)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", interpretError(err))
+	}
+	runs, err := collect(nil, rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", interpretError(err))
+	}
+	return runs, nil
+}
+
+// latestRunsQuery finds the newest run of each job with one index step per job. Postgres cannot
+// skip through an index by itself (max(id) ... GROUP BY job reads every entry), so the jobs come
+// first: the given names, or, for every job with runs, a recursive walk that jumps from one job
+// of runs_job_id to the next. Then, per job, the newest entry of runs_job_id.
+const (
+	latestRunsOfSQL = `SELECT r.* FROM unnest($1::text[]) AS j (name)
+	CROSS JOIN LATERAL (SELECT ` + runColumns + ` FROM runs WHERE job = j.name ORDER BY id DESC LIMIT 1) r`
+	latestRunsAllSQL = `WITH RECURSIVE jobs_with_runs (name) AS (
+		(SELECT job FROM runs ORDER BY job LIMIT 1)
+		UNION ALL
+		SELECT (SELECT job FROM runs WHERE job > j.name ORDER BY job LIMIT 1)
+		FROM jobs_with_runs j WHERE j.name IS NOT NULL
+	)
+	SELECT r.* FROM jobs_with_runs j
+	CROSS JOIN LATERAL (SELECT ` + runColumns + ` FROM runs WHERE job = j.name ORDER BY id DESC LIMIT 1) r
+	WHERE j.name IS NOT NULL`
+)
+
+func (s *Store) LatestRuns(ctx context.Context, jobs []string) (map[string]arbiter.Run, error) {
+	latest := make(map[string]arbiter.Run)
+	if jobs != nil && len(jobs) == 0 {
+		return latest, nil
+	}
+	q, args := latestRunsAllSQL, []any(nil)
+	if jobs != nil {
+		q, args = latestRunsOfSQL, []any{jobs}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("latest runs: %w", interpretError(err))
+	}
+	runs, err := collect(nil, rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("latest runs: %w", interpretError(err))
+	}
+	for _, r := range runs {
+		latest[r.Job] = r
+	}
+	return latest, nil
+}
+
+// lastFiresQuery is LastFires' query: per job, two index steps. Driving it from jobs rather than
+// grouping runs keeps it from reading every run: max() over an index whose leading column is
+// fixed is one step (Postgres turns it into an index scan with LIMIT 1). The first subquery
+// repeats runs_fire's predicate so that the partial index serves it. GREATEST ignores NULLs: a
+// job without missed records has only its fires. Jobs without scheduled runs are left out, and
+// so are the runs of deleted jobs: there is nothing to catch up for them.
+const lastFiresQuery = `
+	SELECT j.name, greatest(f.fired, m.missed) FROM jobs j
+	CROSS JOIN LATERAL (SELECT max(scheduled_at) AS fired FROM runs
+		WHERE job = j.name AND trigger IN ('schedule', 'catchup')) f
+	CROSS JOIN LATERAL (SELECT max(missed_until) AS missed FROM runs
+		WHERE job = j.name AND missed_until IS NOT NULL) m
+	WHERE f.fired IS NOT NULL`
+
+func (s *Store) LastFires(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, lastFiresQuery)
+	if err != nil {
+		return nil, fmt.Errorf("last fires: %w", interpretError(err))
+	}
+	defer rows.Close()
+	last := make(map[string]time.Time)
+	for rows.Next() {
+		var (
+			job string
+			at  int64
+		)
+		if err := rows.Scan(&job, &at); err != nil {
+			return nil, fmt.Errorf("last fires: %w", err)
+		}
+		last[job] = fromNS(at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("last fires: %w", interpretError(err))
+	}
+	return last, nil
+}
+
+// RecoverRuns locks the running runs (FOR UPDATE: a run another node finishes meanwhile is
+// re-checked, and left out when it no longer runs), then marks them lost in one statement.
+func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]arbiter.Run, error) {
+	var before []arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		rows, err := tx.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE state = 'running' ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		if before, err = collect(nil, rows, scanRun); err != nil || len(before) == 0 {
+			return err
+		}
+		ids := make([]int64, len(before))
+		for i, r := range before {
+			ids[i] = r.ID
+		}
+		rows, err = tx.Query(ctx, `UPDATE runs SET state = 'lost', finished_at = $1, reason = $2 WHERE id = ANY ($3)
+			RETURNING `+runColumns, ns(p.Now), p.Reason, ids)
+		if err != nil {
+			return err
+		}
+		lost, err := collect(nil, rows, scanRun)
+		if err != nil {
+			return err
+		}
+		// RETURNING has no order: the events follow the order of the ids, as they were read.
+		byID := make(map[int64]arbiter.Run, len(lost))
+		for _, r := range lost {
+			byID[r.ID] = r
+		}
+		for _, r := range before {
+			tx.runEvent(p.Now, byID[r.ID], "")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recover runs: %w", interpretError(err))
+	}
+	return before, nil
+}

@@ -72,6 +72,9 @@ type Run struct {
 	Signal      string // "SIGKILL" when a signal ended the process
 	PID         int    // the process (and process group) id while running
 	Worker      string // the node that ran it
+	// CancelRequested is set, with the reason, when a running run is to be cancelled by the
+	// node executing it (another node's request, or the replace policy); "" otherwise.
+	CancelRequested string
 
 	OutputBytes   int64 // bytes the run wrote in all
 	OutputDropped int64 // bytes dropped from the middle to respect the output cap

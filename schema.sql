@@ -60,7 +60,9 @@ CREATE TABLE runs (
     -- A missed record stands for missed_count fires, scheduled_at through missed_until; other
     -- runs have 0 and NULL.
     missed_count   INTEGER NOT NULL DEFAULT 0,
-    missed_until   INTEGER
+    missed_until   INTEGER,
+    -- Added by migration 007: why another node asked the node running this run to stop it.
+    cancel_requested TEXT NOT NULL DEFAULT ''
 ) STRICT;
 
 -- A scheduled fire is materialized exactly once per job and fire time, even across crashes and
@@ -116,4 +118,24 @@ CREATE TABLE secrets (
     updated_at INTEGER NOT NULL
 ) STRICT;
 
-PRAGMA user_version = 6;
+-- The running runs of one node: what it checks for cancellations, and what becomes lost when
+-- its lease runs out. Added by migration 007.
+CREATE INDEX runs_worker_running ON runs (worker, id) WHERE state = 'running';
+
+-- Every node that sent a heartbeat, as it last reported itself. A daemon on SQLite is the only
+-- node; the table exists so that both stores keep one model. Added by migration 007.
+CREATE TABLE nodes (
+    name        TEXT    NOT NULL PRIMARY KEY,
+    id          TEXT    NOT NULL,
+    roles       TEXT    NOT NULL CHECK (json_type(roles) = 'array'),
+    labels      TEXT    NOT NULL DEFAULT '[]' CHECK (json_type(labels) = 'array'),
+    leader      INTEGER NOT NULL DEFAULT 0 CHECK (leader IN (0, 1)),
+    running     INTEGER NOT NULL DEFAULT 0,
+    version     TEXT    NOT NULL DEFAULT '',
+    key_id      TEXT    NOT NULL DEFAULT '',
+    started_at  INTEGER NOT NULL,
+    seen_at     INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL
+) STRICT;
+
+PRAGMA user_version = 7;

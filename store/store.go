@@ -59,8 +59,20 @@ type Store interface {
 	// catch-up run or a missed record (its MissedUntil): where catch-up resumes after a restart.
 	LastFires(ctx context.Context) (map[string]time.Time, error)
 	// RecoverRuns marks every run still running (a previous daemon died under it) as lost and
-	// returns them as they were before, so the caller can clean up after their processes.
+	// returns them as they were before, so the caller can clean up after their processes. With
+	// Worker set, only that node's runs.
 	RecoverRuns(ctx context.Context, p RunRecoverParams) ([]arbiter.Run, error)
+	// ClaimRuns moves up to Limit queued runs to running on Worker, oldest first, and returns
+	// them as claimed (StartedAt Now, PID 0: StartRun records the PID once the process runs).
+	// It claims only runs that are due (NotBefore <= Now), of jobs whose labels are all among
+	// Labels, and never a run whose job runs one at a time (overlap queue or replace) while an
+	// older run of the job is queued or running. Claimers on several nodes never claim one run
+	// twice. Runs of deleted jobs are claimed like any other, so a worker can end them.
+	ClaimRuns(ctx context.Context, p RunClaimParams) ([]arbiter.Run, error)
+	// CancelRun cancels a queued run at once (it becomes cancelled) and asks the node running a
+	// running one to stop it (its CancelRequested is set; that node records the end). It
+	// returns the run as it is after; arbiter.ErrConflict when the run has already ended.
+	CancelRun(ctx context.Context, p RunCancelParams) (arbiter.Run, error)
 
 	// AppendOutput stores one chunk of a run's output and adds its size to the run's
 	// OutputBytes. arbiter.ErrConflict when the seq is already stored.
@@ -93,6 +105,13 @@ type Store interface {
 	ListEvents(ctx context.Context, p EventListParams) ([]arbiter.Event, error)
 	// Counts summarizes the store for the status command.
 	Counts(ctx context.Context) (Counts, error)
+
+	// HeartbeatNode records a node as it is now and extends its lease; the first heartbeat of a
+	// name registers it. arbiter.ErrConflict when another node (another ID) holds the name
+	// with a lease that has not run out.
+	HeartbeatNode(ctx context.Context, p NodeHeartbeatParams) error
+	// ListNodes returns every node that ever sent a heartbeat, ordered by name.
+	ListNodes(ctx context.Context) ([]arbiter.Node, error)
 
 	Close() error
 }
@@ -189,6 +208,7 @@ type RunFinishParams struct {
 
 type RunListParams struct {
 	Job           string             // "" for every job
+	Worker        string             // "" for every node
 	States        []arbiter.RunState // nil for every state
 	ScheduledFrom time.Time          // zero, or only runs with ScheduledAt >= this
 	ScheduledTo   time.Time          // zero, or only runs with ScheduledAt <= this
@@ -197,8 +217,27 @@ type RunListParams struct {
 }
 
 type RunRecoverParams struct {
+	Worker string // "" for every node's runs
 	Reason string
 	Now    time.Time
+}
+
+type RunClaimParams struct {
+	Worker string
+	Labels []string // the worker's labels, sorted
+	Limit  int      // at least 1
+	Now    time.Time
+}
+
+type RunCancelParams struct {
+	ID     int64
+	Reason string // "cancelled by uid:1000", "replaced by run 42"
+	Now    time.Time
+	Actor  string
+}
+
+type NodeHeartbeatParams struct {
+	Node arbiter.Node // SeenAt and LeaseUntil included
 }
 
 type OutputAppendParams struct {

@@ -35,13 +35,20 @@
 //
 // # Advisory lock keys
 //
-// Both keys are 64-bit: the ASCII bytes of "arbiter" followed by one byte, so they are unlikely
+// The keys are 64-bit: the ASCII bytes of "arbiter" followed by one byte, so they are unlikely
 // to collide with another application's locks in the same database.
 //
 //	migrateLockKey  0x6172626974657201  session lock, held by Open while it migrates
 //	eventLockKey    0x6172626974657202  transaction lock, held from the first event insert to commit
+//	schedulerLockKey 0x6172626974657203 session lock, held by the node that fires the schedules
 //
-// The next key (…03) is for the scheduler's leader election.
+// # The cluster
+//
+// The scheduler's lock (SchedulerLock) is held on a connection of its own for as long as the node
+// leads; when that session ends, Postgres releases the lock and a standby takes it. Workers
+// claim queued runs with UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED), so
+// claimers on several nodes take disjoint batches without waiting for each other. Heartbeats
+// (table nodes) record no event: they would drown the log.
 //
 // # Change notification
 //

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/internal/dsn"
 	"github.com/arbiterd/arbiter/store"
 )
 
@@ -27,6 +26,9 @@ var _ store.Store = (*Store)(nil)
 const (
 	migrateLockKey int64 = 0x6172626974657201 // "arbiter" 0x01
 	eventLockKey   int64 = 0x6172626974657202 // "arbiter" 0x02
+	// schedulerLockKey is held by the node of a cluster that fires the schedules, on a
+	// connection of its own, for as long as that connection lives.
+	schedulerLockKey int64 = 0x6172626974657203 // "arbiter" 0x03
 )
 
 // eventChannel is the NOTIFY channel of event log changes.
@@ -63,16 +65,16 @@ type Store struct {
 // ErrClosed is returned by operations after Close.
 var ErrClosed = errors.New("the store is closed")
 
-// Open connects to the database at dsn (a postgres:// URL or keyword/value settings, with
+// Open connects to the database at connString (a postgres:// URL or keyword/value settings, with
 // pgxpool's pool_* settings if wanted), migrates it to the current schema, and starts the
 // listener when opts.Committed is set. It refuses a database migrated by a newer arbiter.
-func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+func Open(ctx context.Context, connString string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	safe := Redact(dsn)
-	cfg, err := pgxpool.ParseConfig(dsn)
+	safe := dsn.Redact(connString)
+	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's own message already masks the password; ours names the DSN the same way.
 		return nil, fmt.Errorf("open %s: %w", safe, arbiter.Invalidf("dsn", "%v", err))
@@ -299,33 +301,4 @@ func collect[T any](out []T, rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T,
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-var (
-	kvPassword  = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S*)`)
-	urlPassword = regexp.MustCompile(`^([a-z]+://[^:@/]*):[^@/]*@`)
-)
-
-// Redact returns dsn with its passwords masked, for messages and logs: a URL's password and
-// password or sslpassword parameters, or keyword/value password settings.
-func Redact(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			// Unparsable: mask whatever sits where a password would.
-			return kvPassword.ReplaceAllString(urlPassword.ReplaceAllString(dsn, "$1:xxxxx@"), "$1=xxxxx")
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		for k := range q {
-			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-				q.Set(k, "xxxxx")
-			}
-		}
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return kvPassword.ReplaceAllString(dsn, "$1=xxxxx")
 }

@@ -16,7 +16,7 @@ import (
 
 const runColumns = `id, job, trigger, scheduled_at, attempt, state, reason, created_at, started_at,
 	finished_at, exit_code, signal, pid, worker, output_bytes, output_dropped,
-	retry_of, not_before, jitter_ns, missed_count, missed_until`
+	retry_of, not_before, jitter_ns, missed_count, missed_until, cancel_requested`
 
 func scanRun(row pgx.Row) (arbiter.Run, error) {
 	var (
@@ -30,7 +30,7 @@ func scanRun(row pgx.Row) (arbiter.Run, error) {
 	)
 	err := row.Scan(&r.ID, &r.Job, &trigger, &scheduled, &r.Attempt, &state, &r.Reason, &created,
 		&started, &finished, &r.ExitCode, &r.Signal, &r.PID, &r.Worker, &r.OutputBytes, &r.OutputDropped,
-		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil)
+		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil, &r.CancelRequested)
 	if err != nil {
 		return arbiter.Run{}, err
 	}
@@ -62,6 +62,8 @@ func runEventDetail(r arbiter.Run) string {
 		return "killed by " + r.Signal
 	case r.ExitCode != nil:
 		return fmt.Sprintf("exit code %d", *r.ExitCode)
+	case r.State == arbiter.StateRunning && r.PID == 0:
+		return "claimed by " + r.Worker
 	case r.State == arbiter.StateRunning:
 		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
 	}
@@ -261,13 +263,23 @@ const startRunSQL = `UPDATE runs SET state = 'running', started_at = $1, pid = $
 	WHERE id = $4 AND state = 'queued'
 	RETURNING ` + runColumns
 
+// startClaimedSQL records the process of a run its worker claimed (ClaimRuns): the claim
+// already made it running, so no event is recorded again.
+const startClaimedSQL = `UPDATE runs SET started_at = $1, pid = $2
+	WHERE id = $3 AND state = 'running' AND worker = $4 AND pid = 0
+	RETURNING ` + runColumns
+
 func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		run, err = scanRun(tx.QueryRow(ctx, startRunSQL, ns(p.Now), p.PID, p.Worker, p.ID))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tx.runConflict(ctx, p.ID, "queued")
+			run, err = scanRun(tx.QueryRow(ctx, startClaimedSQL, ns(p.Now), p.PID, p.ID, p.Worker))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return tx.runConflict(ctx, p.ID, "queued")
+			}
+			return err
 		}
 		if err != nil {
 			return err
@@ -330,6 +342,9 @@ func listRunsQuery(p store.RunListParams) (string, []any) {
 	}
 	if p.Job != "" {
 		arg("job = ?", p.Job)
+	}
+	if p.Worker != "" {
+		arg("worker = ?", p.Worker)
 	}
 	if p.States != nil {
 		states := make([]string, len(p.States))
@@ -453,7 +468,8 @@ func (s *Store) LastFires(ctx context.Context) (map[string]time.Time, error) {
 func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]arbiter.Run, error) {
 	var before []arbiter.Run
 	err := s.write(ctx, func(tx *wtx) error {
-		rows, err := tx.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE state = 'running' ORDER BY id FOR UPDATE`)
+		rows, err := tx.Query(ctx, `SELECT `+runColumns+` FROM runs
+			WHERE state = 'running' AND ($1 = '' OR worker = $1) ORDER BY id FOR UPDATE`, p.Worker)
 		if err != nil {
 			return err
 		}

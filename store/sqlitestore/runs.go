@@ -15,7 +15,7 @@ import (
 
 const runColumns = `id, job, trigger, scheduled_at, attempt, state, reason, created_at, started_at,
 	finished_at, exit_code, signal, pid, worker, output_bytes, output_dropped,
-	retry_of, not_before, jitter_ns, missed_count, missed_until`
+	retry_of, not_before, jitter_ns, missed_count, missed_until, cancel_requested`
 
 func scanRun(sc scanner) (arbiter.Run, error) {
 	var (
@@ -30,7 +30,7 @@ func scanRun(sc scanner) (arbiter.Run, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Job, &trigger, &scheduled, &r.Attempt, &state, &r.Reason, &created,
 		&started, &finished, &exit, &r.Signal, &r.PID, &r.Worker, &r.OutputBytes, &r.OutputDropped,
-		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil)
+		&retryOf, &notBefore, &jitter, &r.MissedCount, &missedUntil, &r.CancelRequested)
 	if err != nil {
 		return arbiter.Run{}, err
 	}
@@ -64,6 +64,8 @@ func runEventDetail(r arbiter.Run) string {
 		return "killed by " + r.Signal
 	case r.ExitCode != nil:
 		return fmt.Sprintf("exit code %d", *r.ExitCode)
+	case r.State == arbiter.StateRunning && r.PID == 0:
+		return "claimed by " + r.Worker
 	case r.State == arbiter.StateRunning:
 		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
 	}
@@ -264,6 +266,12 @@ const startRunSQL = `UPDATE runs SET state = 'running', started_at = ?, pid = ?,
 	WHERE id = ? AND state = 'queued'
 	RETURNING ` + runColumns
 
+// startClaimedSQL records the process of a run its worker claimed (ClaimRuns): the claim
+// already made it running, so no event is recorded again.
+const startClaimedSQL = `UPDATE runs SET started_at = ?, pid = ?
+	WHERE id = ? AND state = 'running' AND worker = ? AND pid = 0
+	RETURNING ` + runColumns
+
 func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
 	var run arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -271,7 +279,11 @@ func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.R
 		run, err = scanRun(tx.StmtContext(ctx, s.ws.startRun).QueryRowContext(ctx,
 			ns(p.Now), p.PID, p.Worker, p.ID))
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.runConflict(ctx, tx, p.ID, "queued")
+			run, err = scanRun(tx.QueryRowContext(ctx, startClaimedSQL, ns(p.Now), p.PID, p.ID, p.Worker))
+			if errors.Is(err, sql.ErrNoRows) {
+				return s.runConflict(ctx, tx, p.ID, "queued")
+			}
+			return err
 		}
 		if err != nil {
 			return err
@@ -332,6 +344,9 @@ func listRunsQuery(p store.RunListParams) (string, []any, error) {
 	)
 	if p.Job != "" {
 		where, args = append(where, "job = ?"), append(args, p.Job)
+	}
+	if p.Worker != "" {
+		where, args = append(where, "worker = ?"), append(args, p.Worker)
 	}
 	if p.States != nil {
 		states, err := json.Marshal(p.States)
@@ -455,7 +470,8 @@ func (s *Store) LastFires(ctx context.Context) (map[string]time.Time, error) {
 func (s *Store) RecoverRuns(ctx context.Context, p store.RunRecoverParams) ([]arbiter.Run, error) {
 	var before []arbiter.Run
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE state = 'running' ORDER BY id`)
+		rows, err := tx.QueryContext(ctx, `SELECT `+runColumns+` FROM runs
+			WHERE state = 'running' AND (?1 = '' OR worker = ?1) ORDER BY id`, p.Worker)
 		if err != nil {
 			return err
 		}

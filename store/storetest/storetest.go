@@ -78,6 +78,15 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Events/Pages", testEventsPages},
 		{"Events/ByJob", testEventsByJob},
 		{"Counts", testCounts},
+
+		{"Cluster/Claim", testClaimRuns},
+		{"Cluster/ClaimConcurrent", testClaimRunsConcurrent},
+		{"Cluster/ClaimOverlap", testClaimRunsOverlap},
+		{"Cluster/ClaimDeletedJob", testClaimDeletedJob},
+		{"Cluster/StartClaimed", testStartClaimed},
+		{"Cluster/Cancel", testCancelRun},
+		{"Cluster/RecoverWorker", testRecoverWorker},
+		{"Cluster/Nodes", testNodes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

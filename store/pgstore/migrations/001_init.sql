@@ -65,7 +65,28 @@ CREATE TABLE runs (
     -- A missed record stands for missed_count fires, scheduled_at through missed_until; other
     -- runs have 0 and NULL.
     missed_count   integer NOT NULL DEFAULT 0,
-    missed_until   bigint
+    missed_until   bigint,
+    -- Why another node asked the node running this run to stop it; '' otherwise.
+    cancel_requested text NOT NULL DEFAULT ''
+);
+
+-- The running runs of one node: what it checks for cancellations, and what becomes lost when
+-- its lease runs out.
+CREATE INDEX runs_worker_running ON runs (worker, id) WHERE state = 'running';
+
+-- Every node that sent a heartbeat, as it last reported itself. Times are unix nanoseconds.
+CREATE TABLE nodes (
+    name        text COLLATE "C" NOT NULL PRIMARY KEY,
+    id          text    NOT NULL,
+    roles       text[]  NOT NULL,
+    labels      text[]  NOT NULL DEFAULT '{}',
+    leader      boolean NOT NULL DEFAULT false,
+    running     integer NOT NULL DEFAULT 0,
+    version     text    NOT NULL DEFAULT '',
+    key_id      text    NOT NULL DEFAULT '',
+    started_at  bigint  NOT NULL,
+    seen_at     bigint  NOT NULL,
+    lease_until bigint  NOT NULL
 );
 
 -- A scheduled fire is materialized exactly once per job and fire time, even across crashes and

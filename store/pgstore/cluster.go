@@ -1,0 +1,284 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+// claimRunsSQL picks the runs a worker may take and moves them to running in one statement.
+// FOR UPDATE OF r SKIP LOCKED lets claimers on several nodes take disjoint batches without
+// waiting for each other. The pick is a MATERIALIZED CTE: as a subquery of WHERE id IN (...),
+// Postgres may run it more than once and claim more than the limit. A job's labels must all be
+// among the worker's ($3); a job that runs one at a time waits while an older run of it is
+// queued or running (a queued one locked by another claimer still counts: it is still queued).
+// Runs of deleted jobs are claimed too, so that a worker ends them.
+var claimRunsSQL = `WITH picked AS MATERIALIZED (
+		SELECT r.id FROM runs r LEFT JOIN jobs j ON j.name = r.job
+		WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1)
+			AND (j.name IS NULL OR j.labels <@ $3::text[])
+			AND (j.name IS NULL OR j.overlap NOT IN ('queue', 'replace') OR NOT EXISTS (
+				SELECT 1 FROM runs e WHERE e.job = r.job AND e.state IN ('queued', 'running') AND e.id < r.id))
+		ORDER BY r.id LIMIT $4
+		FOR UPDATE OF r SKIP LOCKED)
+	UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
+	FROM picked WHERE runs.id = picked.id
+	RETURNING ` + prefixed("runs.", runColumns)
+
+// prefixed qualifies each column of a list with prefix.
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+func (s *Store) ClaimRuns(ctx context.Context, p store.RunClaimParams) ([]arbiter.Run, error) {
+	if p.Worker == "" || p.Limit < 1 {
+		return nil, fmt.Errorf("claim runs: %w", arbiter.Invalidf("worker", "a claim names its worker and claims at least 1 run"))
+	}
+	labels := p.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	var runs []arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		rows, err := tx.Query(ctx, claimRunsSQL, ns(p.Now), p.Worker, labels, p.Limit)
+		if err != nil {
+			return err
+		}
+		if runs, err = collect(nil, rows, scanRun); err != nil {
+			return err
+		}
+		slices.SortFunc(runs, func(a, b arbiter.Run) int { return int(a.ID - b.ID) })
+		for _, r := range runs {
+			tx.runEvent(p.Now, r, "")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim runs for %s: %w", p.Worker, interpretError(err))
+	}
+	return runs, nil
+}
+
+func (s *Store) CancelRun(ctx context.Context, p store.RunCancelParams) (arbiter.Run, error) {
+	if p.Reason == "" {
+		return arbiter.Run{}, fmt.Errorf("cancel run %d: %w", p.ID, arbiter.Invalidf("reason", "a cancellation says why"))
+	}
+	var run arbiter.Run
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		run, err = scanRun(tx.QueryRow(ctx, `UPDATE runs SET state = 'cancelled', finished_at = $1, reason = $2
+			WHERE id = $3 AND state = 'queued' RETURNING `+runColumns, ns(p.Now), p.Reason, p.ID))
+		if err == nil {
+			tx.runEvent(p.Now, run, p.Actor)
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		run, err = scanRun(tx.QueryRow(ctx, `UPDATE runs SET cancel_requested = $1
+			WHERE id = $2 AND state = 'running' RETURNING `+runColumns, p.Reason, p.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.runConflict(ctx, p.ID, "queued or running")
+		}
+		if err == nil {
+			// Not an event of the log's kinds, but the running node must wake: notify.
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, eventChannel)
+		}
+		return err
+	})
+	if err != nil {
+		return arbiter.Run{}, fmt.Errorf("cancel run %d: %w", p.ID, interpretError(err))
+	}
+	return run, nil
+}
+
+const nodeColumns = `name, id, roles, labels, leader, running, version, key_id, started_at, seen_at, lease_until`
+
+func scanNode(row pgx.Row) (arbiter.Node, error) {
+	var (
+		n                      arbiter.Node
+		roles                  []string
+		started, seen, leaseTo int64
+	)
+	if err := row.Scan(&n.Name, &n.ID, &roles, &n.Labels, &n.Leader, &n.Running, &n.Version, &n.KeyID, &started, &seen, &leaseTo); err != nil {
+		return arbiter.Node{}, err
+	}
+	for _, r := range roles {
+		n.Roles = append(n.Roles, arbiter.Role(r))
+	}
+	if len(n.Labels) == 0 {
+		n.Labels = nil
+	}
+	n.StartedAt, n.SeenAt, n.LeaseUntil = fromNS(started), fromNS(seen), fromNS(leaseTo)
+	return n, nil
+}
+
+func validateNode(n arbiter.Node) error {
+	if err := arbiter.ValidateNodeName(n.Name); err != nil {
+		return err
+	}
+	if n.ID == "" {
+		return arbiter.Invalidf("id", "a node has an id")
+	}
+	if len(n.Roles) == 0 {
+		return arbiter.Invalidf("roles", "a node has at least one role")
+	}
+	if n.SeenAt.IsZero() || n.LeaseUntil.Before(n.SeenAt) {
+		return arbiter.Invalidf("lease_until", "the lease must not end before the heartbeat")
+	}
+	return nil
+}
+
+// The heartbeat of a node takes over its name only from a node with the same id, or one whose
+// lease has run out.
+const heartbeatSQL = `INSERT INTO nodes (` + nodeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	ON CONFLICT (name) DO UPDATE SET id = excluded.id, roles = excluded.roles, labels = excluded.labels,
+		leader = excluded.leader, running = excluded.running, version = excluded.version,
+		key_id = excluded.key_id, started_at = excluded.started_at, seen_at = excluded.seen_at,
+		lease_until = excluded.lease_until
+	WHERE nodes.id = excluded.id OR nodes.lease_until <= excluded.seen_at
+	RETURNING name`
+
+// HeartbeatNode writes outside the event log: a heartbeat every few seconds from every node
+// would drown it, and wake every follower.
+func (s *Store) HeartbeatNode(ctx context.Context, p store.NodeHeartbeatParams) error {
+	n := p.Node
+	if err := validateNode(n); err != nil {
+		return fmt.Errorf("heartbeat of node %q: %w", n.Name, err)
+	}
+	roles := make([]string, len(n.Roles))
+	for i, r := range n.Roles {
+		roles[i] = string(r)
+	}
+	labels := n.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	err := s.write(ctx, func(tx *wtx) error {
+		var name string
+		err := tx.QueryRow(ctx, heartbeatSQL, n.Name, n.ID, roles, labels, n.Leader, n.Running, n.Version,
+			n.KeyID, ns(n.StartedAt), ns(n.SeenAt), ns(n.LeaseUntil)).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var holder string
+			var until int64
+			if err := tx.QueryRow(ctx, `SELECT id, lease_until FROM nodes WHERE name = $1`, n.Name).Scan(&holder, &until); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: node name %q is held by node %s, live until %s; give this node another name",
+				arbiter.ErrConflict, n.Name, holder, fromNS(until).Format("15:04:05"))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeat of node %q: %w", n.Name, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) ListNodes(ctx context.Context) ([]arbiter.Node, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+nodeColumns+` FROM nodes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", interpretError(err))
+	}
+	nodes, err := collect(nil, rows, scanNode)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", interpretError(err))
+	}
+	return nodes, nil
+}
+
+// SchedulerLock is the cluster's scheduler lock on this store's database.
+func (s *Store) SchedulerLock() *SchedulerLock { return &SchedulerLock{s: s} }
+
+// SchedulerLock elects the node that fires the schedules: whoever holds a session-level advisory
+// lock, on a connection kept for the purpose. When that connection ends (the node died, the
+// network broke, Postgres restarted), Postgres releases the lock and another node takes it; the
+// holder notices within lockPing and stops firing.
+type SchedulerLock struct {
+	s *Store
+
+	mu   sync.Mutex
+	conn *pgx.Conn
+	stop chan struct{}
+	done chan struct{}
+}
+
+// lockPing is how often the holder checks that its lock's connection still lives.
+const lockPing = time.Second
+
+// TryLead takes the lock if it is free. lost is closed once the lock may be held no longer.
+func (l *SchedulerLock) TryLead(ctx context.Context) (lost <-chan struct{}, ok bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != nil {
+		return nil, false, errors.New("scheduler lock: already held; resign first")
+	}
+	cfg := l.s.pool.Config().ConnConfig.Copy()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return nil, false, fmt.Errorf("scheduler lock: connect to %s: %w", l.s.dsn, err)
+	}
+	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, schedulerLockKey).Scan(&ok); err != nil || !ok {
+		conn.Close(context.Background())
+		if err != nil {
+			return nil, false, fmt.Errorf("scheduler lock: %w", err)
+		}
+		return nil, false, nil
+	}
+	l.conn, l.stop, l.done = conn, make(chan struct{}), make(chan struct{})
+	lostCh := make(chan struct{})
+	go l.watch(conn, l.stop, l.done, lostCh)
+	return lostCh, true, nil
+}
+
+// watch pings the lock's connection until it fails or Resign stops it.
+func (l *SchedulerLock) watch(conn *pgx.Conn, stop, done, lost chan struct{}) {
+	defer close(done)
+	defer close(lost)
+	t := time.NewTicker(lockPing)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lockPing)
+		err := conn.Ping(ctx)
+		cancel()
+		if err != nil {
+			l.s.log.Warn("the scheduler lock's connection failed; the lock is lost", "err", err)
+			return
+		}
+	}
+}
+
+// Resign releases the lock, when held, by closing its connection.
+func (l *SchedulerLock) Resign() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return
+	}
+	close(l.stop)
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.conn.Close(ctx) // ends the session, which releases the lock
+	l.conn = nil
+}

@@ -180,26 +180,29 @@ func (q RunsQuery) Values() url.Values {
 
 // Run is a run as the daemon reports it.
 type Run struct {
-	ID            int64      `json:"id"`
-	Job           string     `json:"job"`
-	State         string     `json:"state"`
-	Trigger       string     `json:"trigger"`
-	ScheduledAt   time.Time  `json:"scheduled_at"`
-	StartedAt     *time.Time `json:"started_at"`
-	FinishedAt    *time.Time `json:"finished_at"`
-	ExitCode      *int       `json:"exit_code"`
-	Signal        string     `json:"signal,omitempty"`
-	Attempt       int        `json:"attempt"`
-	Reason        string     `json:"reason,omitempty"`
-	PID           int        `json:"pid,omitempty"`
-	Worker        string     `json:"worker,omitempty"`
-	OutputBytes   int64      `json:"output_bytes"`
-	OutputDropped int64      `json:"output_dropped"`
-	RetryOf       int64      `json:"retry_of,omitempty"`
-	NotBefore     *time.Time `json:"not_before,omitempty"`
-	Jitter        string     `json:"jitter,omitempty"`
-	MissedCount   int        `json:"missed_count,omitempty"`
-	MissedUntil   *time.Time `json:"missed_until,omitempty"`
+	ID          int64      `json:"id"`
+	Job         string     `json:"job"`
+	State       string     `json:"state"`
+	Trigger     string     `json:"trigger"`
+	ScheduledAt time.Time  `json:"scheduled_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	ExitCode    *int       `json:"exit_code"`
+	Signal      string     `json:"signal,omitempty"`
+	Attempt     int        `json:"attempt"`
+	Reason      string     `json:"reason,omitempty"`
+	PID         int        `json:"pid,omitempty"`
+	Worker      string     `json:"worker,omitempty"`
+	// CancelRequested is the reason another node gave for cancelling this running run, which
+	// the node running it is stopping.
+	CancelRequested string     `json:"cancel_requested,omitempty"`
+	OutputBytes     int64      `json:"output_bytes"`
+	OutputDropped   int64      `json:"output_dropped"`
+	RetryOf         int64      `json:"retry_of,omitempty"`
+	NotBefore       *time.Time `json:"not_before,omitempty"`
+	Jitter          string     `json:"jitter,omitempty"`
+	MissedCount     int        `json:"missed_count,omitempty"`
+	MissedUntil     *time.Time `json:"missed_until,omitempty"`
 }
 
 type RunList struct {
@@ -295,6 +298,43 @@ type Status struct {
 	// LastEventID is the newest event when the status was read: following the event log from
 	// it (GET /v1/events?after=) misses nothing that changed after this answer.
 	LastEventID int64 `json:"last_event_id"`
+	// Node is the name of the answering daemon, Leader whether it fires the schedules (a
+	// daemon on SQLite always does; in a cluster on Postgres one node at a time).
+	Node   string `json:"node"`
+	Leader bool   `json:"leader"`
+}
+
+// Node is one daemon of a cluster as it last reported itself (GET /v1/nodes).
+type Node struct {
+	Name       string    `json:"name"`
+	ID         string    `json:"id"`
+	Roles      []string  `json:"roles"`
+	Labels     []string  `json:"labels,omitempty"`
+	Leader     bool      `json:"leader"`
+	Live       bool      `json:"live"` // its lease runs: it sent a heartbeat lately
+	Running    int       `json:"running"`
+	Version    string    `json:"version"`
+	KeyID      string    `json:"key_id,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	SeenAt     time.Time `json:"seen_at"`
+	LeaseUntil time.Time `json:"lease_until"`
+}
+
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// FromNode converts a node for the wire, live or not at now.
+func FromNode(n arbiter.Node, now time.Time) Node {
+	roles := make([]string, len(n.Roles))
+	for i, r := range n.Roles {
+		roles[i] = string(r)
+	}
+	return Node{
+		Name: n.Name, ID: n.ID, Roles: roles, Labels: n.Labels, Leader: n.Leader && n.Live(now),
+		Live: n.Live(now), Running: n.Running, Version: n.Version, KeyID: n.KeyID,
+		StartedAt: n.StartedAt, SeenAt: n.SeenAt, LeaseUntil: n.LeaseUntil,
+	}
 }
 
 // Version answers GET /v1/version.
@@ -349,26 +389,27 @@ func FromJob(j arbiter.Job, next time.Time, last *arbiter.Run) Job {
 // FromRun converts a run for the wire.
 func FromRun(r arbiter.Run) Run {
 	return Run{
-		ID:            r.ID,
-		Job:           r.Job,
-		State:         string(r.State),
-		Trigger:       string(r.Trigger),
-		ScheduledAt:   r.ScheduledAt,
-		StartedAt:     timePtr(r.StartedAt),
-		FinishedAt:    timePtr(r.FinishedAt),
-		ExitCode:      r.ExitCode,
-		Signal:        r.Signal,
-		Attempt:       r.Attempt,
-		Reason:        r.Reason,
-		PID:           r.PID,
-		Worker:        r.Worker,
-		OutputBytes:   r.OutputBytes,
-		OutputDropped: r.OutputDropped,
-		RetryOf:       r.RetryOf,
-		NotBefore:     timePtr(r.NotBefore),
-		Jitter:        durationText(r.Jitter),
-		MissedCount:   r.MissedCount,
-		MissedUntil:   timePtr(r.MissedUntil),
+		ID:              r.ID,
+		Job:             r.Job,
+		State:           string(r.State),
+		Trigger:         string(r.Trigger),
+		ScheduledAt:     r.ScheduledAt,
+		StartedAt:       timePtr(r.StartedAt),
+		FinishedAt:      timePtr(r.FinishedAt),
+		ExitCode:        r.ExitCode,
+		Signal:          r.Signal,
+		Attempt:         r.Attempt,
+		Reason:          r.Reason,
+		PID:             r.PID,
+		Worker:          r.Worker,
+		CancelRequested: r.CancelRequested,
+		OutputBytes:     r.OutputBytes,
+		OutputDropped:   r.OutputDropped,
+		RetryOf:         r.RetryOf,
+		NotBefore:       timePtr(r.NotBefore),
+		Jitter:          durationText(r.Jitter),
+		MissedCount:     r.MissedCount,
+		MissedUntil:     timePtr(r.MissedUntil),
 	}
 }
 

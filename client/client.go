@@ -264,6 +264,13 @@ func (c *Client) Status(ctx context.Context) (api.Status, error) {
 	return st, err
 }
 
+// Nodes lists the daemons of the cluster; a daemon on SQLite is the only one.
+func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
+	var l api.NodeList
+	err := c.do(ctx, http.MethodGet, "/nodes", nil, nil, &l)
+	return l.Nodes, err
+}
+
 // Version reports the daemon's version.
 func (c *Client) Version(ctx context.Context) (api.Version, error) {
 	var v api.Version

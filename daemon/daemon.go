@@ -27,7 +27,6 @@ import (
 	"github.com/arbiterd/arbiter/runners/reaper"
 	"github.com/arbiterd/arbiter/runners/shellrunner"
 	"github.com/arbiterd/arbiter/store"
-	"github.com/arbiterd/arbiter/store/sqlitestore"
 )
 
 // Config is everything the daemon needs; zero values take the documented defaults.
@@ -47,6 +46,19 @@ type Config struct {
 	// KeyFile is the secrets master key; default: $CREDENTIALS_DIRECTORY/arbiter.key when
 	// systemd provides it, else secret.key in the data dir.
 	KeyFile string
+
+	// Store is where jobs and runs live: "" for the SQLite file in the data dir, or a
+	// postgres:// URL shared by the nodes of a cluster.
+	Store string
+	// The node in a cluster: its name (default: from the host name), roles (default: all) and
+	// the labels jobs may require of it. Only with a Postgres store.
+	NodeName string
+	Roles    []arbiter.Role
+	Labels   []string
+	// Heartbeat is how often a node reports (default 2s); NodeLease how long a report keeps it
+	// alive (default 10s): a node silent for longer is gone, and its runs are retried elsewhere.
+	Heartbeat time.Duration
+	NodeLease time.Duration
 
 	Version string
 	Commit  string
@@ -79,6 +91,15 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
+	if len(c.Roles) == 0 {
+		c.Roles = arbiter.Roles
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = defaultHeartbeat
+	}
+	if c.NodeLease <= 0 {
+		c.NodeLease = defaultNodeLease
+	}
 }
 
 // Daemon is one running arbiter daemon.
@@ -96,8 +117,12 @@ type Daemon struct {
 	// end then instead of holding the shutdown up until they are cut off.
 	stopping chan struct{}
 	sd       *notifier // systemd's notify socket, when it has one
-	worker   string
-	nodeID   string // persistent identity of this data dir, in every run's marker
+	worker   string    // the name runs record as the node that ran them
+	cluster  *cluster  // nil with the SQLite store: one node, always the scheduler
+	// eventsSeen is the newest event when the schedules were loaded: a node of a cluster
+	// follows job changes from there.
+	eventsSeen int64
+	nodeID     string // persistent identity of this data dir, in every run's marker
 
 	keyPath     string
 	keyReadOnly bool         // systemd credentials: never written
@@ -174,12 +199,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if _, err := secretbox.LoadKey(d.keyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	d.store, err = sqlitestore.Open(ctx, d.dbPath, sqlitestore.Options{
-		Logger:    log,
-		Committed: func() { d.commits.Notify(struct{}{}) },
-	})
+	lead, err := d.openStore(ctx)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer func() {
 		if cerr := d.store.Close(); cerr != nil && err == nil {
@@ -191,6 +213,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	d.runs = newDispatcher(d, cfg.MaxRunning)
 	d.sched = newScheduler(d.clock, log, d.fire)
+	if cfg.Store != "" {
+		if err := d.joinCluster(ctx, lead); err != nil {
+			return err
+		}
+	}
 
 	if err := d.recover(ctx); err != nil {
 		return err
@@ -201,15 +228,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// the start-up peak: the runtime's background scavenger returns memory only gradually.
 	debug.FreeOSMemory()
 
-	ln, err := listenSocket(cfg.Socket, cfg.SocketGroup)
-	if err != nil {
-		d.runs.shutdown(nil, 0) // stop the queued runs recover dispatched
-		return err
-	}
-	defer os.Remove(cfg.Socket)
 	srv := d.newServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if d.serves() {
+		ln, err := listenSocket(cfg.Socket, cfg.SocketGroup)
+		if err != nil {
+			d.runs.shutdown(nil, 0) // stop the queued runs recover dispatched
+			return err
+		}
+		defer os.Remove(cfg.Socket)
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	schedDone := make(chan struct{})
@@ -217,7 +246,20 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer close(schedDone)
 		d.sched.Run(schedCtx)
 	}()
-	log.Info("arbiter daemon listening", "socket", cfg.Socket, "data_dir", cfg.DataDir, "version", cfg.Version, "pid", os.Getpid())
+	stopCluster := func() {}
+	if d.cluster != nil {
+		clusterCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		wait := d.cluster.run(clusterCtx)
+		stopCluster = func() {
+			cancel()
+			wait()
+		}
+	}
+	if d.serves() {
+		log.Info("arbiter daemon listening", "socket", cfg.Socket, "data_dir", cfg.DataDir, "version", cfg.Version, "pid", os.Getpid())
+	} else {
+		log.Info("arbiter daemon running without the api role: no socket", "data_dir", cfg.DataDir, "version", cfg.Version, "pid", os.Getpid())
+	}
 	if cfg.Ready != nil {
 		close(cfg.Ready)
 	}
@@ -256,6 +298,7 @@ wait:
 		case err := <-serveErr:
 			stopSched()
 			<-schedDone
+			stopCluster()
 			d.runs.shutdown(signals, 0)
 			return fmt.Errorf("serve API: %w", err)
 		}
@@ -265,8 +308,10 @@ wait:
 	// Phase one: no new fires, no new runs.
 	stopSched()
 	<-schedDone
+	stopCluster()
 	// Phase two: let running runs finish within the grace period, then kill them.
 	d.runs.shutdown(signals, cfg.ShutdownGrace)
+	d.leaveCluster()
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -283,10 +328,13 @@ wait:
 // their last accounted fire so that missed fires go through catch-up, and queued runs execute.
 func (d *Daemon) recover(ctx context.Context) error {
 	now := d.clock.Now()
-	lost, err := d.store.RecoverRuns(ctx, store.RunRecoverParams{
-		Reason: "lost: the daemon stopped while the run was active",
-		Now:    now,
-	})
+	p := store.RunRecoverParams{Reason: "lost: the daemon stopped while the run was active", Now: now}
+	if d.cluster != nil {
+		// Only this node's runs: the others' are theirs, or the leader's to expire.
+		p.Worker = d.worker
+		p.Reason = "lost: node " + d.worker + " stopped while the run was active"
+	}
+	lost, err := d.store.RecoverRuns(ctx, p)
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}
@@ -305,26 +353,17 @@ func (d *Daemon) recover(ctx context.Context) error {
 	}
 	d.killLeftovers(lost, jobOf)
 
-	scheds, err := d.store.ListJobSchedules(ctx)
-	if err != nil {
-		return fmt.Errorf("load jobs: %w", err)
+	if err := d.resumeSchedules(ctx); err != nil {
+		return err
 	}
-	lastFires, err := d.store.LastFires(ctx)
-	if err != nil {
-		return fmt.Errorf("load last fires: %w", err)
-	}
-	for i, js := range scheds {
-		// Catch-up starts after the last fire accounted for, but never before the job (or its
-		// schedule, or its resumption) existed in its current form.
-		anchor := js.UpdatedAt
-		if last, ok := lastFires[js.Name]; ok && last.After(anchor) {
-			anchor = last
+	if d.cluster != nil {
+		// Queued runs are for the workers to claim; lost ones are retried through the queue.
+		for _, r := range lost {
+			if job, ok := jobOf(r.Job); ok {
+				d.runs.retryIfAttemptsLeft(ctx, r, job, now)
+			}
 		}
-		j := arbiter.Job{Name: js.Name, Schedule: js.Schedule, Timezone: js.Timezone, Catchup: js.Catchup, Paused: js.Paused}
-		if err := d.sched.Resume(j, anchor); err != nil {
-			d.log.Error("job has an invalid schedule; it will not fire", "job", js.Name, "err", err)
-		}
-		scheds[i] = store.JobSchedule{} // planned: the collector may take it
+		return nil
 	}
 	queued, err := d.store.ListRuns(ctx, store.RunListParams{States: []arbiter.RunState{arbiter.StateQueued}, Limit: 1000})
 	if err != nil {
@@ -344,6 +383,44 @@ func (d *Daemon) recover(ctx context.Context) error {
 			d.runs.retryIfAttemptsLeft(ctx, r, job, now)
 		}
 	}
+	return nil
+}
+
+// resumeSchedules plans every job from its last accounted fire, so that fires due since then
+// go through the catch-up rule: at start-up, and when a node of a cluster becomes the scheduler.
+func (d *Daemon) resumeSchedules(ctx context.Context) error {
+	latest, err := d.store.ListEvents(ctx, store.EventListParams{Latest: true, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("read the event log: %w", err)
+	}
+	if len(latest) > 0 && d.eventsSeen == 0 {
+		d.eventsSeen = latest[0].ID // job changes after this reach the scheduler by followJobs
+	}
+	scheds, err := d.store.ListJobSchedules(ctx)
+	if err != nil {
+		return fmt.Errorf("load jobs: %w", err)
+	}
+	lastFires, err := d.store.LastFires(ctx)
+	if err != nil {
+		return fmt.Errorf("load last fires: %w", err)
+	}
+	d.sched.restart(d.clock.Now())
+	names := make(map[string]bool, len(scheds))
+	for i, js := range scheds {
+		// Catch-up starts after the last fire accounted for, but never before the job (or its
+		// schedule, or its resumption) existed in its current form.
+		anchor := js.UpdatedAt
+		if last, ok := lastFires[js.Name]; ok && last.After(anchor) {
+			anchor = last
+		}
+		j := arbiter.Job{Name: js.Name, Schedule: js.Schedule, Timezone: js.Timezone, Catchup: js.Catchup, Paused: js.Paused}
+		if err := d.sched.Resume(j, anchor); err != nil {
+			d.log.Error("job has an invalid schedule; it will not fire", "job", js.Name, "err", err)
+		}
+		names[js.Name] = true
+		scheds[i] = store.JobSchedule{} // planned: the collector may take it
+	}
+	d.sched.retain(names)
 	return nil
 }
 
@@ -381,6 +458,9 @@ func (d *Daemon) runMarker(id int64) string {
 // fire materializes one due fire. The store's unique (job, fire time) key makes a second
 // materialization of the same fire a no-op, across restarts too.
 func (d *Daemon) fire(ctx context.Context, f dueFire) {
+	if !d.isLeader() {
+		return // another node fires the schedules; this one only keeps its plan in step
+	}
 	p := store.FireInsertParams{
 		Job:         f.job,
 		ScheduledAt: f.at,
@@ -403,19 +483,24 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 			d.logFireError(f, err)
 			return
 		}
+		act, err := d.activity(ctx, job.Name, job.Overlap)
+		if err != nil {
+			d.logFireError(f, err)
+			return
+		}
 		switch job.Overlap {
 		case arbiter.OverlapSkip:
-			if prev, started, ok := d.runs.activeRunOf(job.Name); ok {
+			if act.oldest != 0 {
 				p.State = arbiter.StateSkipped
-				p.Reason = fmt.Sprintf("skipped: previous run %d still %s", prev, activeState(started))
+				p.Reason = fmt.Sprintf("skipped: previous run %d still %s", act.oldest, activeState(act.oldestStarted))
 			}
 		case arbiter.OverlapQueue:
-			if waiting, ok := d.runs.waitingRunOf(job.Name); ok {
+			if act.waiting != 0 {
 				p.State = arbiter.StateSkipped
-				p.Reason = fmt.Sprintf("skipped: coalesced into run %d, already waiting for its turn", waiting)
+				p.Reason = fmt.Sprintf("skipped: coalesced into run %d, already waiting for its turn", act.waiting)
 			}
 		case arbiter.OverlapReplace:
-			replace = d.runs.activeRunsOf(job.Name)
+			replace = act.all
 		}
 		if p.State == arbiter.StateQueued && job.Jitter > 0 {
 			p.Jitter = rand.N(job.Jitter)
@@ -432,10 +517,76 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 		d.log.Warn("fires missed", "job", f.job, "count", f.missed, "from", f.at, "until", f.until, "cause", f.cause)
 	case run.State == arbiter.StateQueued:
 		for _, id := range replace {
-			d.runs.cancelWith(id, &replacedError{by: run.ID})
+			d.cancelRun(ctx, id, &replacedError{by: run.ID}, "daemon")
 		}
-		d.runs.dispatch(run, job)
+		d.enqueue(run, job)
 	}
+}
+
+// activity is what the overlap policy needs to know of a job's active runs.
+type activity struct {
+	oldest        int64 // the oldest active run; 0 when none
+	oldestStarted bool
+	waiting       int64   // a run not started yet; 0 when none
+	all           []int64 // every active run
+}
+
+// activity reads a job's active runs: from the dispatcher, which knows them all when this is
+// the only node, or from the store in a cluster, where other nodes execute them.
+// Locally only what the policy looks at is read.
+func (d *Daemon) activity(ctx context.Context, job string, overlap arbiter.Overlap) (activity, error) {
+	var a activity
+	if d.cluster == nil {
+		switch overlap {
+		case arbiter.OverlapSkip:
+			a.oldest, a.oldestStarted, _ = d.runs.activeRunOf(job)
+		case arbiter.OverlapQueue:
+			a.waiting, _ = d.runs.waitingRunOf(job)
+		case arbiter.OverlapReplace:
+			a.all = d.runs.activeRunsOf(job)
+		}
+		return a, nil
+	}
+	runs, err := d.store.ListRuns(ctx, store.RunListParams{
+		Job: job, States: []arbiter.RunState{arbiter.StateQueued, arbiter.StateRunning}, Limit: 1000,
+	})
+	if err != nil {
+		return a, err
+	}
+	for _, r := range runs { // newest first
+		a.oldest, a.oldestStarted = r.ID, r.State == arbiter.StateRunning
+		if r.State == arbiter.StateQueued {
+			a.waiting = r.ID
+		}
+		a.all = append(a.all, r.ID)
+	}
+	return a, nil
+}
+
+// enqueue hands a queued run over for execution: to this daemon's dispatcher, or in a cluster
+// to whichever worker claims it (the commit's notification wakes them).
+func (d *Daemon) enqueue(run arbiter.Run, job arbiter.Job) {
+	if d.cluster == nil {
+		d.runs.dispatch(run, job)
+		return
+	}
+	select {
+	case d.cluster.poke <- struct{}{}:
+	default:
+	}
+}
+
+// cancelRun stops an active run: here when this daemon executes it, else through the store,
+// which cancels a queued run at once and asks the node running a running one to stop it.
+func (d *Daemon) cancelRun(ctx context.Context, id int64, cause error, actor string) (arbiter.Run, bool, error) {
+	if d.runs.cancelWith(id, cause) {
+		return arbiter.Run{}, true, nil
+	}
+	run, err := d.store.CancelRun(ctx, store.RunCancelParams{ID: id, Reason: cause.Error(), Now: d.clock.Now(), Actor: actor})
+	if err != nil && !errors.Is(err, arbiter.ErrConflict) {
+		d.log.Error("cancel run", "run", id, "err", err)
+	}
+	return run, false, err
 }
 
 func (d *Daemon) logFireError(f dueFire, err error) {

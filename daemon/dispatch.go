@@ -45,7 +45,8 @@ type dispatcher struct {
 	active map[int64]*activeRun
 	closed bool
 
-	jobEnded *broadcaster[string] // a run of the job ended: runs waiting for their turn look again
+	jobEnded *broadcaster[string]   // a run of the job ended: runs waiting for their turn look again
+	ended    *broadcaster[struct{}] // any run ended: a worker of a cluster claims again
 }
 
 type activeRun struct {
@@ -63,7 +64,31 @@ func newDispatcher(d *Daemon, max int) *dispatcher {
 		slots:    make(chan struct{}, max),
 		active:   make(map[int64]*activeRun),
 		jobEnded: newBroadcaster[string](),
+		ended:    newBroadcaster[struct{}](),
 	}
+}
+
+// free is how many more runs may be handed over now without waiting for a slot.
+func (p *dispatcher) free() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0
+	}
+	return max(cap(p.slots)-len(p.active), 0)
+}
+
+// freed is closed when a run next ends.
+func (p *dispatcher) freed() <-chan struct{} { return p.ended.Wait(struct{}{}) }
+
+// cancelAllWith cancels every active run with cause and says how many there were.
+func (p *dispatcher) cancelAllWith(cause error) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ar := range p.active {
+		ar.cancel(cause)
+	}
+	return len(p.active)
 }
 
 // dispatch executes a queued run in the background. After shutdown began it does nothing: the
@@ -181,16 +206,24 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 		ar.cancel(nil)
 		d.outputs.Notify(run.ID) // followers see the final state
 		p.jobEnded.Notify(run.Job)
+		p.ended.Notify(struct{}{})
 		p.wg.Done()
 	}()
 	// Recording must succeed even after the run's context was cancelled.
 	bg := context.WithoutCancel(ctx)
 
 	if !p.awaitStart(ctx, run, job) {
-		if !errors.Is(context.Cause(ctx), errShutdown) {
+		switch {
+		case !errors.Is(context.Cause(ctx), errShutdown):
 			p.finish(bg, run.ID, arbiter.StateCancelled, nil, "", context.Cause(ctx).Error())
+		case run.State == arbiter.StateRunning:
+			// Claimed in a cluster, so running in the store though it never started: lost, like
+			// the runs of a node that stops, and retried by the next attempt.
+			if p.finish(bg, run.ID, arbiter.StateLost, nil, "", "lost: node "+d.worker+" stopped before starting it") {
+				p.retryIfAttemptsLeft(bg, run, job, d.clock.Now())
+			}
 		}
-		return // on shutdown the run stays queued for the next daemon
+		return // on shutdown a queued run stays queued for the next daemon
 	}
 	// The slot bounds the processes running at once, so it is freed as soon as the process has
 	// exited, not after the finish is recorded: a commit's wait need not hold the next run back.
@@ -342,7 +375,7 @@ func (p *dispatcher) retry(ctx context.Context, run arbiter.Run, job arbiter.Job
 		p.d.log.Error("queue retry", "run", run.ID, "job", run.Job, "err", err)
 		return
 	}
-	p.dispatch(next, job)
+	p.d.enqueue(next, job)
 }
 
 // retryIfAttemptsLeft retries a run that ended without the dispatcher seeing it (lost with a

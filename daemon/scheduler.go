@@ -128,6 +128,25 @@ func (s *scheduler) set(job arbiter.Job, anchor time.Time) error {
 	return nil
 }
 
+// restart makes fires due before now count as missed while nothing fired them, as at start-up:
+// for a node of a cluster that has just become the scheduler.
+func (s *scheduler) restart(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = now
+}
+
+// retain forgets every job not in names.
+func (s *scheduler) retain(names map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.entries {
+		if !names[name] {
+			s.removeLocked(name)
+		}
+	}
+}
+
 // Remove forgets a job.
 func (s *scheduler) Remove(name string) {
 	s.mu.Lock()

@@ -205,6 +205,11 @@ func (d *Daemon) handleRotateKey(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{http.StatusConflict, api.CodeConflict, fmt.Sprintf(
 			"the secrets key %s comes from systemd credentials and is read-only; rotate it there", d.keyPath)}
 	}
+	if d.cluster != nil {
+		// The other nodes would keep the old key, and no secret would open there any more.
+		return &apiError{http.StatusConflict, api.CodeConflict,
+			"the nodes of a cluster share one secrets key, which rotate-key cannot hand to the others; it is not supported with a Postgres store yet"}
+	}
 	d.keyMu.Lock()
 	defer d.keyMu.Unlock()
 	ctx := r.Context()

@@ -69,6 +69,7 @@ func (d *Daemon) newServer() *http.Server {
 	h("GET /v1/runs/{id}/output", d.handleOutput)
 	h("POST /v1/runs/{id}/cancel", d.handleCancel)
 	h("GET /v1/events", d.handleEvents)
+	h("GET /v1/nodes", d.handleNodes)
 
 	return &http.Server{
 		Handler:           d.guard(mux),
@@ -252,7 +253,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		StartedAt: d.startedAt.UTC(),
 		Uptime:    now.Sub(d.startedAt).Round(time.Second).String(),
 		DataDir:   d.cfg.DataDir,
-		Store:     "sqlite:" + d.dbPath,
+		Store:     d.storeName(),
 		Socket:    d.cfg.Socket,
 		Jobs:      counts.Jobs,
 		Paused:    counts.Paused,
@@ -263,10 +264,28 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if len(latest) > 0 {
 		st.LastEventID = latest[0].ID
 	}
+	st.Node, st.Leader = d.worker, d.isLeader()
 	for s, n := range counts.Runs {
 		st.Runs[string(s)] = n
 	}
 	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (d *Daemon) handleNodes(w http.ResponseWriter, r *http.Request) error {
+	nodes := []arbiter.Node{d.localNode()}
+	if d.cluster != nil {
+		var err error
+		if nodes, err = d.store.ListNodes(r.Context()); err != nil {
+			return err
+		}
+	}
+	now := d.clock.Now()
+	out := api.NodeList{Nodes: make([]api.Node, len(nodes))}
+	for i, n := range nodes {
+		out.Nodes[i] = api.FromNode(n, now)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -529,7 +548,7 @@ func (d *Daemon) handleTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return jobErr(name, err)
 	}
-	d.runs.dispatch(run, job)
+	d.enqueue(run, job)
 	writeJSON(w, http.StatusAccepted, api.FromRun(run))
 	return nil
 }
@@ -619,13 +638,14 @@ func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	if run.State.Terminal() {
 		return &apiError{http.StatusConflict, api.CodeConflict, fmt.Sprintf("run %d already ended (%s)", id, run.State)}
 	}
-	if !d.runs.cancel(id, actorOf(r)) {
-		// Queued in the store but not held by this daemon: nothing to stop, only to record.
-		if run, err = d.store.FinishRun(r.Context(), store.RunFinishParams{
-			ID: id, State: arbiter.StateCancelled, Reason: "cancelled by " + actorOf(r), Now: d.clock.Now(), Actor: actorOf(r),
-		}); err != nil {
-			return err
-		}
+	// Stopped here when this daemon executes it; else a queued run is cancelled in the store and
+	// a running one's node is asked to stop it.
+	stored, local, err := d.cancelRun(r.Context(), id, &cancelledError{actor: actorOf(r)}, actorOf(r))
+	if err != nil {
+		return err
+	}
+	if !local {
+		run = stored
 	}
 	writeJSON(w, http.StatusAccepted, api.FromRun(run))
 	return nil
@@ -644,6 +664,9 @@ func boolParam(r *http.Request, name string) (bool, error) {
 
 // fallbackPoll bounds how long a follower waits without a notification, in case one was missed.
 const fallbackPoll = 2 * time.Second
+
+// clusterPoll is the follower's poll when another node of a cluster may write what it follows.
+const clusterPoll = 500 * time.Millisecond
 
 // handleOutput writes a run's output as plain text. A gap in chunk numbers (output dropped to
 // respect the cap) becomes a marker line. With follow=1 it streams until the run has ended.
@@ -707,7 +730,13 @@ func (d *Daemon) handleOutput(w http.ResponseWriter, r *http.Request) error {
 // awaitMore is how a following stream waits for more to send: until wake, or the fallback poll.
 // False when the stream is over: the client left, or the daemon is stopping.
 func (d *Daemon) awaitMore(ctx context.Context, wake <-chan struct{}, poll *time.Timer) bool {
-	poll.Reset(fallbackPoll)
+	every := fallbackPoll
+	if d.cluster != nil {
+		// Another node may be writing what is followed, and only changes of the event log
+		// notify across nodes: run output does not.
+		every = clusterPoll
+	}
+	poll.Reset(every)
 	select {
 	case <-ctx.Done():
 		return false

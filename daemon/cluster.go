@@ -1,0 +1,365 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+// A cluster is several daemons on one Postgres store. Each is a node with a name, roles and
+// labels. Nodes with the scheduler role stand for election (leaderLock); the one elected fires
+// the schedules, the others keep their schedulers in step but materialize nothing. Nodes with
+// the worker role claim queued runs (Store.ClaimRuns) and execute them. Every node sends a
+// heartbeat that extends its lease; the leader marks the running runs of a node whose lease ran
+// out as lost and retries them elsewhere. Job changes made through any node's socket reach
+// every node's scheduler through the event log.
+
+// leaderLock is the scheduler's lock of a shared store, held by one node at a time.
+type leaderLock interface {
+	// TryLead takes the lock if it is free. lost is closed once the lock may be held no longer
+	// (its session ended); Resign is then still to be called.
+	TryLead(ctx context.Context) (lost <-chan struct{}, ok bool, err error)
+	// Resign gives the lock up, when held.
+	Resign()
+}
+
+// How often a node reports, how long a report keeps it alive, how often a standby tries the
+// lock, and how long an idle worker waits without a notification before it looks for runs.
+const (
+	defaultHeartbeat = 2 * time.Second
+	defaultNodeLease = 10 * time.Second
+	electEvery       = time.Second
+	claimPoll        = 2 * time.Second
+	maxClaim         = 64
+)
+
+type cluster struct {
+	d        *Daemon
+	lock     leaderLock // nil: the node has no scheduler role
+	node     arbiter.Node
+	beat     time.Duration
+	lease    time.Duration
+	leader   atomic.Bool
+	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
+	poke     chan struct{}
+}
+
+func (c *cluster) has(r arbiter.Role) bool { return slices.Contains(c.node.Roles, r) }
+
+// isLeader reports whether this node fires the schedules.
+func (d *Daemon) isLeader() bool { return d.cluster == nil || d.cluster.leader.Load() }
+
+// heartbeat reports the node to the store once.
+func (c *cluster) heartbeat(ctx context.Context, stopping bool) error {
+	now := c.d.clock.Now()
+	n := c.node
+	n.Leader = c.leader.Load()
+	n.Running, _ = c.d.runs.running()
+	n.SeenAt, n.LeaseUntil = now, now.Add(c.lease)
+	if stopping {
+		n.LeaseUntil = now // gone: nothing of it is running any more
+	}
+	if err := c.d.store.HeartbeatNode(ctx, store.NodeHeartbeatParams{Node: n}); err != nil {
+		return err
+	}
+	c.lastBeat.Store(now.UnixNano())
+	return nil
+}
+
+// run starts the node's loops; they end with ctx.
+func (c *cluster) run(ctx context.Context) (wait func()) {
+	var loops []chan struct{}
+	start := func(f func(context.Context)) {
+		done := make(chan struct{})
+		loops = append(loops, done)
+		go func() {
+			defer close(done)
+			f(ctx)
+		}()
+	}
+	start(c.heartbeats)
+	start(c.followJobs)
+	if c.has(arbiter.RoleScheduler) {
+		start(c.elect)
+	}
+	if c.has(arbiter.RoleWorker) {
+		start(c.claim)
+		start(c.watchCancels)
+	}
+	return func() {
+		for _, done := range loops {
+			<-done
+		}
+	}
+}
+
+// heartbeats reports the node every beat. A node that cannot reach the store for longer than
+// its lease is counted as gone by the others, and its runs are retried elsewhere; so it stops
+// them itself rather than let them run twice.
+func (c *cluster) heartbeats(ctx context.Context) {
+	t := time.NewTicker(c.beat)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := c.heartbeat(ctx, false)
+		switch {
+		case err == nil && failing:
+			c.d.log.Info("the store answers heartbeats again")
+			failing = false
+		case err != nil && !failing:
+			c.d.log.Error("send heartbeat", "err", err)
+			failing = true
+		}
+		if err != nil && time.Duration(c.d.clock.Now().UnixNano()-c.lastBeat.Load()) > c.lease {
+			if n := c.d.runs.cancelAllWith(errFenced); n > 0 {
+				c.d.log.Error("no heartbeat reached the store within the node's lease; stopping this node's runs, which other nodes retry", "runs", n, "lease", c.lease)
+			}
+		}
+	}
+}
+
+var errFenced = errors.New("lost: the node lost contact with the store for longer than its lease")
+
+// elect stands for the scheduler's lock until ctx ends, and does the leader's work while it
+// holds it.
+func (c *cluster) elect(ctx context.Context) {
+	defer c.lock.Resign()
+	t := time.NewTicker(electEvery)
+	defer t.Stop()
+	for {
+		lost, ok, err := c.lock.TryLead(ctx)
+		if err != nil && ctx.Err() == nil {
+			c.d.log.Debug("try the scheduler lock", "err", err)
+		}
+		if ok {
+			c.lead(ctx, lost)
+			c.lock.Resign()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// lead is the leader's term: from taking the lock until it is lost or ctx ends.
+func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
+	d := c.d
+	d.log.Info("this node is now the scheduler", "node", c.node.Name)
+	c.leader.Store(true)
+	defer func() {
+		c.leader.Store(false)
+		if ctx.Err() == nil {
+			d.log.Warn("this node is no longer the scheduler: its lock's session ended", "node", c.node.Name)
+		}
+	}()
+	// Fires due while no node led were not materialized: resuming every job from its last
+	// accounted fire runs them through the catch-up rule. Fires the previous leader did
+	// materialize are not repeated (the store's unique fire key).
+	if err := d.resumeSchedules(ctx); err != nil {
+		d.log.Error("resume schedules as the new scheduler", "err", err)
+	}
+	_ = c.heartbeat(ctx, false) // show the leadership at once
+	t := time.NewTicker(c.beat)
+	defer t.Stop()
+	for {
+		c.expireNodes(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-lost:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// expireNodes marks the running runs of every node whose lease ran out as lost, and retries
+// those with attempts left.
+func (c *cluster) expireNodes(ctx context.Context) {
+	d := c.d
+	nodes, err := d.store.ListNodes(ctx)
+	if err != nil {
+		d.log.Error("list nodes", "err", err)
+		return
+	}
+	now := d.clock.Now()
+	for _, n := range nodes {
+		if n.Name == c.node.Name || n.Live(now) {
+			continue
+		}
+		lost, err := d.store.RecoverRuns(ctx, store.RunRecoverParams{
+			Worker: n.Name,
+			Reason: fmt.Sprintf("lost: node %s stopped sending heartbeats", n.Name),
+			Now:    now,
+		})
+		if err != nil {
+			d.log.Error("mark the runs of a gone node lost", "node", n.Name, "err", err)
+			continue
+		}
+		for _, r := range lost {
+			d.log.Warn("run lost with its node", "run", r.ID, "job", r.Job, "node", n.Name)
+			if job, err := d.store.GetJob(ctx, r.Job); err == nil {
+				d.runs.retryIfAttemptsLeft(ctx, r, job, now)
+			}
+		}
+	}
+}
+
+// claim takes queued runs while this node has free slots, and executes them. A commit
+// anywhere in the cluster (LISTEN/NOTIFY), a freed slot or a poke wakes it; the poll is only
+// the fallback.
+func (c *cluster) claim(ctx context.Context) {
+	d := c.d
+	poll := time.NewTimer(claimPoll)
+	defer poll.Stop()
+	for {
+		wake := d.commits.Wait(struct{}{}) // subscribe before looking, so no commit slips by
+		freed := d.runs.freed()
+		full := false
+		if free := d.runs.free(); free > 0 {
+			n := min(free, maxClaim)
+			runs, err := d.store.ClaimRuns(ctx, store.RunClaimParams{
+				Worker: c.node.Name, Labels: c.node.Labels, Limit: n, Now: d.clock.Now(),
+			})
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("claim runs", "err", err)
+			}
+			for _, r := range runs {
+				c.execute(ctx, r)
+			}
+			full = len(runs) == n
+		}
+		if full {
+			continue // there may be more
+		}
+		poll.Reset(claimPoll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-freed:
+		case <-c.poke:
+		case <-poll.C:
+		}
+	}
+}
+
+// execute runs a claimed run here; a run whose job was deleted meanwhile ends cancelled.
+func (c *cluster) execute(ctx context.Context, r arbiter.Run) {
+	d := c.d
+	job, err := d.store.GetJob(ctx, r.Job)
+	if err != nil {
+		reason := "cancelled: the job was deleted"
+		if !errors.Is(err, arbiter.ErrNotFound) {
+			reason = "could not start: " + err.Error()
+		}
+		if _, ferr := d.store.FinishRun(context.WithoutCancel(ctx), store.RunFinishParams{
+			ID: r.ID, State: arbiter.StateCancelled, Reason: reason, Now: d.clock.Now(),
+		}); ferr != nil {
+			d.log.Error("record run end", "run", r.ID, "err", ferr)
+		}
+		return
+	}
+	d.runs.dispatch(r, job)
+}
+
+// watchCancels stops the runs of this node that another node asked to cancel (a user's
+// cancel through another socket, the replace policy on the leader).
+func (c *cluster) watchCancels(ctx context.Context) {
+	d := c.d
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		wake := d.commits.Wait(struct{}{})
+		if n, _ := d.runs.running(); n > 0 {
+			runs, err := d.store.ListRuns(ctx, store.RunListParams{
+				Worker: c.node.Name, States: []arbiter.RunState{arbiter.StateRunning}, Limit: 1000,
+			})
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("look for cancelled runs", "err", err)
+			}
+			for _, r := range runs {
+				if r.CancelRequested != "" {
+					d.runs.cancelWith(r.ID, requestedCancel(r.CancelRequested))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			// Commits come in bursts under load: look at most four times a second.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// requestedCancel is the cause of a run cancelled at another node's request: its reason.
+type requestedCancel string
+
+func (e requestedCancel) Error() string { return string(e) }
+
+// followJobs keeps this node's scheduler in step with job changes made through any node, read
+// from the event log.
+func (c *cluster) followJobs(ctx context.Context) {
+	d := c.d
+	after := c.d.eventsSeen
+	poll := time.NewTimer(fallbackPoll)
+	defer poll.Stop()
+	for {
+		wake := d.commits.Wait(struct{}{})
+		events, err := d.store.ListEvents(ctx, store.EventListParams{AfterID: after, Limit: 1000})
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("follow job changes", "err", err)
+		}
+		changed := map[string]bool{}
+		for _, e := range events {
+			if strings.HasPrefix(e.Kind, "job.") {
+				changed[e.Job] = true
+			}
+			after = e.ID
+		}
+		for name := range changed {
+			job, err := d.store.GetJob(ctx, name)
+			switch {
+			case errors.Is(err, arbiter.ErrNotFound):
+				d.sched.Remove(name)
+			case err != nil:
+				d.log.Error("load changed job", "job", name, "err", err)
+			default:
+				if err := d.sched.Set(job); err != nil {
+					d.log.Error("job has an invalid schedule; it will not fire", "job", name, "err", err)
+				}
+			}
+		}
+		if len(events) == 1000 {
+			continue
+		}
+		poll.Reset(fallbackPoll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}

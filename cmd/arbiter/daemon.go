@@ -9,10 +9,13 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/daemon"
 	"github.com/arbiterd/arbiter/internal/config"
 )
@@ -29,6 +32,11 @@ type daemonConfig struct {
 	JobsDir       string // job files applied at start and on reload; "" for none
 	MaxRunning    int    // runs executing at once
 	OutputCap     int64  // bytes of output kept per run
+	Store         string // "" for SQLite in the data dir, or a postgres:// URL
+	NodeName      string
+	Roles         []arbiter.Role
+	Labels        []string
+	NodeLease     time.Duration
 	Version       string // this binary's version and commit, for /v1/version and /v1/status
 	Commit        string
 }
@@ -45,6 +53,11 @@ var settingFlags = []struct{ flag, key string }{
 	{"max-running", config.KeyMaxRunning},
 	{"output-cap", config.KeyOutputCap},
 	{"log-level", config.KeyLogLevel},
+	{"store", config.KeyStore},
+	{"node-name", config.KeyNodeName},
+	{"roles", config.KeyRoles},
+	{"label", config.KeyLabels},
+	{"node-lease", config.KeyNodeLease},
 }
 
 func (a *app) daemonCmd() *cobra.Command {
@@ -91,6 +104,11 @@ a second one cancels them at once.`,
 	fl.String("key-file", "", "the secrets master key (default $CREDENTIALS_DIRECTORY/arbiter.key, else secret.key in the data dir)")
 	fl.Int("max-running", d.MaxRunning, "runs executing at once; later ones wait, queued")
 	fl.Int64("output-cap", d.OutputCap, "bytes of output kept per run: the first and last halves, with a marker where the middle was dropped")
+	fl.String("store", "", "a postgres://user@host/db URL shared by the nodes of a cluster (default: the SQLite file in the data dir)")
+	fl.String("node-name", "", "this node's name in a cluster (default: from the host name)")
+	fl.String("roles", "scheduler,worker,api", "what this node of a cluster does: scheduler (stands for election), worker (runs jobs), api (serves the socket)")
+	fl.StringSlice("label", nil, "a label of this node of a cluster, for jobs that require it (repeatable, or comma-separated)")
+	fl.Duration("node-lease", d.NodeLease, "how long a node of a cluster counts as alive after its last heartbeat; its runs are then lost and retried elsewhere")
 	// For BENCHMARKS.md and for reports of a slow daemon: `go tool pprof FILE` reads it.
 	fl.String("cpu-profile", "", "write a CPU profile of the daemon's whole life to this file")
 	_ = fl.MarkHidden("cpu-profile")
@@ -115,7 +133,11 @@ func loadConfig(cmd *cobra.Command) (*config.Resolved, error) {
 	for _, sf := range settingFlags {
 		// Changed: a flag left at its default must not win over the environment or the file.
 		if f := cmd.Flags().Lookup(sf.flag); f != nil && f.Changed {
-			flags = append(flags, config.Flag{Key: sf.key, Name: "--" + sf.flag, Value: f.Value.String()})
+			value := f.Value.String()
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				value = strings.Join(sv.GetSlice(), ",") // String() would bracket the list
+			}
+			flags = append(flags, config.Flag{Key: sf.key, Name: "--" + sf.flag, Value: value})
 		}
 	}
 	r, err := config.Load(config.Options{Path: configPath, Flags: flags})
@@ -153,6 +175,11 @@ func daemonSettings(cmd *cobra.Command) (daemonConfig, error) {
 		JobsDir:       r.JobsDir,
 		MaxRunning:    r.MaxRunning,
 		OutputCap:     r.OutputCap,
+		Store:         r.Store,
+		NodeName:      r.NodeName,
+		Roles:         r.Roles,
+		Labels:        r.Labels,
+		NodeLease:     r.NodeLease,
 		Version:       version,
 		Commit:        commit,
 	}, nil
@@ -169,6 +196,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig, stderr io.Writer) error {
 		JobsDir:       cfg.JobsDir,
 		MaxRunning:    cfg.MaxRunning,
 		OutputCap:     cfg.OutputCap,
+		Store:         cfg.Store,
+		NodeName:      cfg.NodeName,
+		Roles:         cfg.Roles,
+		Labels:        cfg.Labels,
+		NodeLease:     cfg.NodeLease,
+		Heartbeat:     cfg.NodeLease / 5,
 		Version:       cfg.Version,
 		Commit:        cfg.Commit,
 		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})),

@@ -5,11 +5,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/arbiterd/arbiter"
 )
 
 // isolateConfig points every variable the daemon's settings read at nothing, so that neither
@@ -19,7 +22,9 @@ func isolateConfig(t *testing.T) {
 	for _, k := range []string{"ARBITER_DATA_DIR", "ARBITER_SOCKET", "XDG_RUNTIME_DIR", "XDG_STATE_HOME",
 		"ARBITER_DAEMON_DATA_DIR", "ARBITER_DAEMON_SOCKET", "ARBITER_DAEMON_SOCKET_GROUP",
 		"ARBITER_DAEMON_KEY_FILE", "ARBITER_DAEMON_JOBS_DIR", "ARBITER_DAEMON_SHUTDOWN_GRACE",
-		"ARBITER_DAEMON_MAX_RUNNING", "ARBITER_DAEMON_OUTPUT_CAP", "ARBITER_DAEMON_LOG_LEVEL"} {
+		"ARBITER_DAEMON_MAX_RUNNING", "ARBITER_DAEMON_OUTPUT_CAP", "ARBITER_DAEMON_LOG_LEVEL",
+		"ARBITER_DAEMON_STORE", "ARBITER_DAEMON_NODE_NAME", "ARBITER_DAEMON_ROLES", "ARBITER_DAEMON_LABELS",
+		"ARBITER_DAEMON_NODE_LEASE"} {
 		t.Setenv(k, "")
 	}
 	// An empty file: the default file of the machine, if any, is not read.
@@ -106,6 +111,15 @@ log_level = "warn"
 				ShutdownGrace: 2 * time.Minute, MaxRunning: 3, OutputCap: 2048, LogLevel: slog.LevelWarn},
 		},
 		{
+			name: "a node of a cluster",
+			args: []string{"--data-dir", "/d", "--socket", "/s", "--store", "postgres://arbiter:pw@db/arbiter",
+				"--node-name", "n1", "--roles", "worker,scheduler", "--label", "gpu", "--label", "ssd,eu", "--node-lease", "5s"},
+			want: with(func(c *daemonConfig) {
+				c.DataDir, c.Socket, c.Store, c.NodeName = "/d", "/s", "postgres://arbiter:pw@db/arbiter", "n1"
+				c.Roles, c.Labels, c.NodeLease = []arbiter.Role{arbiter.RoleScheduler, arbiter.RoleWorker}, []string{"eu", "gpu", "ssd"}, 5*time.Second
+			}),
+		},
+		{
 			name: "a flag left at its default does not hide the file",
 			file: file,
 			args: []string{"--log-level", "error"},
@@ -138,11 +152,17 @@ log_level = "warn"
 					*p = filepath.Join(cwd, *p)
 				}
 			}
+			if want.Roles == nil {
+				want.Roles = arbiter.Roles
+			}
+			if want.NodeLease == 0 {
+				want.NodeLease = 10 * time.Second
+			}
 			got, err := daemonSettings(parsed(t, args...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("config =\n%+v\nwant\n%+v", got, want)
 			}
 		})

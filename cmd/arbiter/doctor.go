@@ -126,7 +126,11 @@ func (d *doctor) run(a *app, configPath string) {
 	d.resolveDataDir()
 	d.checkDataDir()
 	d.checkKey()
-	d.checkDatabase()
+	if d.postgres() {
+		d.checkCluster()
+	} else {
+		d.checkDatabase()
+	}
 	d.checkZones()
 	d.checkSystemd()
 }
@@ -291,6 +295,55 @@ func (d *doctor) checkKey() {
 		d.add("key file", checkFail, fmt.Sprintf("%s has mode %04o: others may read the key of every secret", path, fi.Mode().Perm()), "chmod 600 "+path)
 	default:
 		d.add("key file", checkOK, fmt.Sprintf("%s (mode %04o)", path, fi.Mode().Perm()), "")
+	}
+}
+
+// postgres reports whether the daemon keeps its data in a Postgres store, shared by a cluster.
+func (d *doctor) postgres() bool {
+	if d.status != nil {
+		return !strings.HasPrefix(d.status.Store, "sqlite:")
+	}
+	return d.cfg != nil && d.cfg.Store != ""
+}
+
+// checkCluster looks at the nodes sharing the Postgres store: every live node must hold the same
+// secrets key, or a secret stored through one node fails to open on another.
+func (d *doctor) checkCluster() {
+	if d.status == nil {
+		d.add("cluster", checkSkip, "the daemon did not answer; the nodes are listed by a running daemon", "")
+		return
+	}
+	nodes, err := client.New(d.socket).Nodes(d.ctx)
+	if err != nil {
+		d.add("cluster", checkWarn, "cannot list the nodes: "+err.Error(), "")
+		return
+	}
+	live := 0
+	leader := ""
+	for _, n := range nodes {
+		if n.Live {
+			live++
+		}
+		if n.Leader {
+			leader = n.Name
+		}
+	}
+	keys := keyIDs(nodes)
+	switch {
+	case len(keys) > 1:
+		var holders []string
+		for _, n := range nodes {
+			if n.Live {
+				holders = append(holders, n.Name+": "+n.KeyID)
+			}
+		}
+		d.add("cluster", checkFail, fmt.Sprintf("the live nodes hold different secrets keys (%s)", strings.Join(holders, ", ")),
+			"copy the key file of the node that stored the secrets (secret.key in its data dir) to every other node, then restart them")
+	case leader == "":
+		d.add("cluster", checkWarn, fmt.Sprintf("%d live nodes, none of them the scheduler: nothing fires", live),
+			"start a node with the scheduler role (`arbiter daemon --roles scheduler,...`), or wait a few seconds for one to take over")
+	default:
+		d.add("cluster", checkOK, fmt.Sprintf("%d live nodes on %s, %s the scheduler, one secrets key", live, d.status.Store, leader), "")
 	}
 }
 

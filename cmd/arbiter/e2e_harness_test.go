@@ -38,6 +38,7 @@ func (w withBinaryCleanup) Run() int {
 		if built.dir != "" {
 			os.RemoveAll(built.dir)
 		}
+		stopPG()
 	}()
 	return w.m.Run()
 }

@@ -223,6 +223,13 @@ func renderStatus(w io.Writer, s api.Status, now time.Time, loc *time.Location) 
 	t.row("Uptime:", duration(now.Sub(s.StartedAt))+" (since "+clock(s.StartedAt, now, loc)+")")
 	t.row("Data dir:", s.DataDir)
 	t.row("Store:", s.Store)
+	if s.Node != "" && !strings.HasPrefix(s.Store, "sqlite") {
+		role := "standby: another node fires the schedules"
+		if s.Leader {
+			role = "the scheduler"
+		}
+		t.row("Node:", s.Node+" ("+role+")")
+	}
 	t.row("Socket:", s.Socket)
 	t.row("Jobs:", fmt.Sprintf("%d (%d paused)", s.Jobs, s.Paused))
 	t.row("Active:", fmt.Sprintf("%d running, %d queued", s.Running, s.Queued))

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/internal/dsn"
 	"github.com/arbiterd/arbiter/internal/paths"
 )
 
@@ -41,13 +43,22 @@ const (
 	KeyMaxRunning    = "max_running"
 	KeyOutputCap     = "output_cap"
 	KeyLogLevel      = "log_level"
+	KeyStore         = "store"
+	KeyNodeName      = "node_name"
+	KeyRoles         = "roles"
+	KeyLabels        = "labels"
+	KeyNodeLease     = "node_lease"
 )
 
 // Keys are the keys of the [daemon] table, in the order they are documented and printed.
 var Keys = []string{
 	KeyDataDir, KeySocket, KeySocketGroup, KeyKeyFile, KeyJobsDir,
 	KeyShutdownGrace, KeyMaxRunning, KeyOutputCap, KeyLogLevel,
+	KeyStore, KeyNodeName, KeyRoles, KeyLabels, KeyNodeLease,
 }
+
+// clusterKeys are the settings of a node of a cluster: they need a Postgres store.
+var clusterKeys = []string{KeyNodeName, KeyRoles, KeyLabels, KeyNodeLease}
 
 // aliasEnv are the older variables that DESIGN.md names and clients read too. They keep
 // working; when both are set, the ARBITER_DAEMON_ variable wins.
@@ -67,6 +78,11 @@ type Daemon struct {
 	MaxRunning    int           // >= 1
 	OutputCap     int64         // >= MinOutputCap
 	LogLevel      slog.Level
+	Store         string         // "" for the SQLite file in the data dir, or a postgres:// URL
+	NodeName      string         // "" for one made from the host name
+	Roles         []arbiter.Role // in the order of arbiter.Roles
+	Labels        []string       // sorted, unique
+	NodeLease     time.Duration  // how long a node counts as alive after a heartbeat
 }
 
 // MinOutputCap is the smallest output cap accepted: less would not keep a useful head and tail.
@@ -75,7 +91,8 @@ const MinOutputCap = 1024
 // Defaults are the built-in values of the settings that do not depend on the user or the
 // system; DataDir and Socket are resolved by Load.
 func Defaults() Daemon {
-	return Daemon{ShutdownGrace: 30 * time.Second, MaxRunning: 64, OutputCap: 1 << 20, LogLevel: slog.LevelInfo}
+	return Daemon{ShutdownGrace: 30 * time.Second, MaxRunning: 64, OutputCap: 1 << 20, LogLevel: slog.LevelInfo,
+		Roles: arbiter.Roles, NodeLease: 10 * time.Second}
 }
 
 // Origin is the layer a value came from.
@@ -173,6 +190,8 @@ func (r *Resolved) Settings() []Setting {
 		KeyDataDir: d.DataDir, KeySocket: d.Socket, KeySocketGroup: d.SocketGroup,
 		KeyKeyFile: d.KeyFile, KeyJobsDir: d.JobsDir, KeyShutdownGrace: d.ShutdownGrace.String(),
 		KeyMaxRunning: d.MaxRunning, KeyOutputCap: d.OutputCap, KeyLogLevel: levelText(d.LogLevel),
+		KeyStore: dsn.Redact(d.Store), KeyNodeName: d.NodeName, KeyRoles: arbiter.RolesString(d.Roles),
+		KeyLabels: strings.Join(d.Labels, ","), KeyNodeLease: d.NodeLease.String(),
 	}
 	out := make([]Setting, len(Keys))
 	for i, k := range Keys {
@@ -222,6 +241,14 @@ func load(opts Options, euid int) (*Resolved, error) {
 	}
 	for _, f := range opts.Flags {
 		errs = appendErr(errs, r.set(f.Key, Source{Origin: FromFlag, Name: f.Name}, text(f.Value)))
+	}
+	if r.Store == "" {
+		for _, k := range clusterKeys {
+			if src := r.Sources[k]; src.Origin != FromDefault {
+				errs = append(errs, &Error{Source: src, Key: k, Msg: src.where(k) +
+					" is a setting of a node of a cluster, which needs a Postgres store: set store too (--store postgres://user@host/db)"})
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -314,7 +341,7 @@ func (r *Resolved) set(key string, src Source, v value) error {
 			return nil // an empty path means the default: leave what a lower layer said
 		}
 		*dst = s
-	case KeyShutdownGrace:
+	case KeyShutdownGrace, KeyNodeLease:
 		if v.kind != kindString {
 			return bad(`: expected a duration string such as "30s" or "1m30s", got %s`, v.kind)
 		}
@@ -325,7 +352,55 @@ func (r *Resolved) set(key string, src Source, v value) error {
 		if g < 0 {
 			return bad(" must not be negative")
 		}
-		d.ShutdownGrace = g
+		if key == KeyNodeLease {
+			if g < time.Second {
+				return bad(" must be at least 1s: a node sends a heartbeat every fifth of it")
+			}
+			d.NodeLease = g
+		} else {
+			d.ShutdownGrace = g
+		}
+	case KeyStore:
+		if v.kind != kindString {
+			return bad(": expected a string, got %s", v.kind)
+		}
+		if v.str != "" && !dsn.IsPostgres(v.str) {
+			return bad(": %q is not a store: leave it out for the SQLite file in the data dir, or give a URL such as postgres://arbiter@db.example.com/arbiter", dsn.Redact(v.str))
+		}
+		d.Store = v.str
+	case KeyNodeName:
+		if v.kind != kindString {
+			return bad(": expected a string, got %s", v.kind)
+		}
+		if err := arbiter.ValidateNodeName(v.str); err != nil {
+			return bad(": %v", invalidMsg(err))
+		}
+		d.NodeName = v.str
+	case KeyRoles:
+		if v.kind != kindString {
+			return bad(`: expected a string such as "scheduler,worker,api", got %s`, v.kind)
+		}
+		roles, err := arbiter.ParseRoles(v.str)
+		if err != nil {
+			return bad(": %v", invalidMsg(err))
+		}
+		d.Roles = roles
+	case KeyLabels:
+		if v.kind != kindString {
+			return bad(`: expected a string such as "gpu,eu", got %s`, v.kind)
+		}
+		var labels []string
+		for f := range strings.SplitSeq(v.str, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			if err := arbiter.ValidateLabel(f); err != nil {
+				return bad(": %v", invalidMsg(err))
+			}
+			labels = append(labels, f)
+		}
+		slices.Sort(labels)
+		d.Labels = slices.Compact(labels)
 	case KeyMaxRunning, KeyOutputCap:
 		n, err := whole(v, fromText)
 		if err != nil {
@@ -357,6 +432,15 @@ func (r *Resolved) set(key string, src Source, v value) error {
 	}
 	r.Sources[key] = src
 	return nil
+}
+
+// invalidMsg is the message of an arbiter.Invalidf error without its field prefix.
+func invalidMsg(err error) string {
+	var ie *arbiter.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Message
+	}
+	return err.Error()
 }
 
 // whole is v as an integer: a TOML integer from the file, decimal text from elsewhere.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -183,9 +184,9 @@ log_level = "DEBUG"
 	want := Daemon{
 		DataDir: filepath.Join(dir, "data"), Socket: "/run/a.sock", KeyFile: filepath.Join(cwd, "k.key"),
 		JobsDir: filepath.Join(dir, "jobs"), ShutdownGrace: 45 * time.Second, MaxRunning: 1000,
-		OutputCap: 0x10000, LogLevel: slog.LevelDebug,
+		OutputCap: 0x10000, LogLevel: slog.LevelDebug, Roles: arbiter.Roles, NodeLease: 10 * time.Second,
 	}
-	if r.Daemon != want {
+	if !reflect.DeepEqual(r.Daemon, want) {
 		t.Errorf("daemon =\n%+v\nwant\n%+v", r.Daemon, want)
 	}
 	if r.File != path || r.FileFrom != "--config" || r.Searched != "" {

@@ -22,4 +22,3 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
-

@@ -69,6 +69,9 @@ type Server struct {
 	exited  chan struct{} // closed when the postmaster has exited
 	waitErr error         // the postmaster's exit status, set before exited closes
 	log     *os.File      // the server's log file, read when it fails to start
+	bin     string        // the PostgreSQL binaries, the data dir and the user it runs as,
+	data    string        // for Restart
+	cred    *syscall.Credential
 
 	prefix  string       // of every database name this process creates
 	seq     atomic.Int64 // numbers them
@@ -206,8 +209,13 @@ func (s *Server) startCluster(ctx context.Context, bin string) error {
 
 	// The port is picked free just before the server binds it; another process could take it in
 	// between, so a failed bind tries another.
+	s.bin, s.data, s.cred = bin, data, cred
 	for attempt := 1; ; attempt++ {
-		err := s.startPostgres(ctx, cred, bin, data)
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		err = s.startPostgres(ctx, cred, bin, data, port)
 		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "could not bind") {
 			return err
 		}
@@ -239,17 +247,14 @@ func removeStale(base string) {
 	}
 }
 
-// startPostgres starts the postmaster on a free port and waits until it accepts connections.
-func (s *Server) startPostgres(ctx context.Context, cred *syscall.Credential, bin, data string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+// startPostgres starts the postmaster on port and waits until it accepts connections.
+func (s *Server) startPostgres(ctx context.Context, cred *syscall.Credential, bin, data string, port int) error {
+	var err error
 	logPath := filepath.Join(s.dir, "postgres.log")
 	if s.log != nil {
 		s.log.Close() // of a previous attempt
 	}
-	if s.log, err = os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+	if s.log, err = os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return err
 	}
 	// Settings for a small, fast, disposable server: little shared memory, fsync off (the
@@ -427,6 +432,29 @@ func withDatabase(dsn, name string) (string, error) {
 		return u.String(), nil
 	}
 	return dsn + " dbname=" + name, nil
+}
+
+// Restart stops the cluster (fast shutdown: every session is cut) and starts it again on the
+// same port, as an administrator restarting the server would: for tests of how clients live
+// through it. Only for a cluster that Start started.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.cmd == nil || s.exited == nil {
+		return errors.New("pgtest: Restart needs a cluster that Start started, not an external server")
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		return fmt.Errorf("pgtest: stop postgres: %w", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("pgtest: postgres did not stop within %s", stopTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := s.startPostgres(ctx, s.cred, s.bin, s.data, s.port); err != nil {
+		return fmt.Errorf("pgtest: restart: %w", err)
+	}
+	return nil
 }
 
 // Stop shuts a cluster that Start started down (fast shutdown: SIGINT) and removes its files.

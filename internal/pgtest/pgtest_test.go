@@ -177,3 +177,35 @@ func TestImportedByTestsOnly(t *testing.T) {
 		}
 	}
 }
+
+// A restarted cluster cuts every session, comes back on the same port, and keeps its data.
+func TestRestart(t *testing.T) {
+	if os.Getenv(EnvDSN) != "" {
+		t.Skip("an external server is not ours to restart") // only when ARBITER_TEST_POSTGRES is set
+	}
+	t.Parallel()
+	srv, err := Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() }) // after the database's own cleanup
+	dsn := srv.NewDatabase(t)
+	before := connect(t, dsn)
+	if _, err := before.Exec(t.Context(), `CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Port()
+	if err := srv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Port() != port {
+		t.Errorf("port %d after the restart, want %d", srv.Port(), port)
+	}
+	if err := before.Ping(t.Context()); err == nil {
+		t.Error("a session from before the restart still works")
+	}
+	var n int
+	if err := connect(t, dsn).QueryRow(t.Context(), `SELECT n FROM kept`).Scan(&n); err != nil || n != 42 {
+		t.Errorf("after the restart: %d, %v; want the row written before", n, err)
+	}
+}

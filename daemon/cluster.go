@@ -47,6 +47,7 @@ type cluster struct {
 	beat     time.Duration
 	lease    time.Duration
 	leader   atomic.Bool
+	replan   atomic.Bool // a fire could not be recorded: resume the schedules from the store
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
 	poke     chan struct{}
 }
@@ -177,6 +178,14 @@ func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
 	defer t.Stop()
 	for {
 		c.expireNodes(ctx)
+		if c.replan.Swap(false) {
+			if err := d.resumeSchedules(ctx); err != nil {
+				d.log.Error("plan the schedules again after a failed fire", "err", err)
+				c.replan.Store(true)
+			} else {
+				d.log.Info("planned the schedules again from the last accounted fires, after a fire could not be recorded")
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -362,4 +371,42 @@ func (c *cluster) followJobs(ctx context.Context) {
 		case <-poll.C:
 		}
 	}
+}
+
+// persistFor bounds how long a node keeps retrying a write that failed for want of the store.
+const persistFor = time.Minute
+
+// persist runs write, and in a cluster runs it again while it fails for want of the store (a
+// Postgres restart cuts every connection; pgx replaces them): a run's end must not be lost to a
+// blip. Errors that are answers (not found, conflict, invalid) end it at once; so does a write
+// that cannot be repeated safely, which callers make sure of (a repeated finish or retry insert
+// is refused as a conflict). A single SQLite daemon runs write once.
+func (d *Daemon) persist(ctx context.Context, what string, write func() error) error {
+	err := write()
+	if d.cluster == nil || err == nil || answered(err) {
+		return err
+	}
+	d.log.Warn(what+": the store failed; trying again", "err", err)
+	deadline := time.Now().Add(persistFor)
+	for wait := 50 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 2*time.Second) {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if err = write(); err == nil || answered(err) {
+			if err == nil {
+				d.log.Info(what + ": done after the store came back")
+			}
+			return err
+		}
+	}
+	return err
+}
+
+// answered reports whether err is the store's answer to the request rather than a failure to
+// reach it.
+func answered(err error) bool {
+	return errors.Is(err, arbiter.ErrNotFound) || errors.Is(err, arbiter.ErrConflict) ||
+		errors.Is(err, arbiter.ErrInvalid) || errors.Is(err, context.Canceled)
 }

@@ -595,6 +595,11 @@ func (d *Daemon) logFireError(f dueFire, err error) {
 		return
 	}
 	d.log.Error("record fire", "job", f.job, "at", f.at, "err", err)
+	if d.cluster != nil {
+		// The store is shared and may come back (a restart, a network break): the leader then
+		// plans again from the last accounted fires, so this one goes through catch-up.
+		d.cluster.replan.Store(true)
+	}
 }
 
 // activeState names the state of an active run: started or not.

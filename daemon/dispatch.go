@@ -361,15 +361,23 @@ func (p *dispatcher) retry(ctx context.Context, run arbiter.Run, job arbiter.Job
 	if first == 0 {
 		first = run.ID
 	}
-	next, err := p.d.store.InsertRun(ctx, store.RunInsertParams{
-		Job:         run.Job,
-		Trigger:     arbiter.TriggerRetry,
-		ScheduledAt: run.ScheduledAt,
-		Attempt:     run.Attempt + 1,
-		RetryOf:     first,
-		NotBefore:   notBefore,
-		Now:         p.d.clock.Now(),
-		Actor:       "daemon",
+	var next arbiter.Run
+	now := p.d.clock.Now()
+	// Retried on a lost connection: the chain's unique (retry_of, attempt) refuses a second
+	// insert of one attempt whose first insert did commit.
+	err := p.d.persist(ctx, "queue retry", func() error {
+		var err error
+		next, err = p.d.store.InsertRun(ctx, store.RunInsertParams{
+			Job:         run.Job,
+			Trigger:     arbiter.TriggerRetry,
+			ScheduledAt: run.ScheduledAt,
+			Attempt:     run.Attempt + 1,
+			RetryOf:     first,
+			NotBefore:   notBefore,
+			Now:         now,
+			Actor:       "daemon",
+		})
+		return err
 	})
 	if err != nil {
 		p.d.log.Error("queue retry", "run", run.ID, "job", run.Job, "err", err)
@@ -429,8 +437,12 @@ func exitCode(res runners.Result) *int {
 }
 
 func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunState, code *int, signal, reason string) bool {
-	_, err := p.d.store.FinishRun(ctx, store.RunFinishParams{
-		ID: id, State: state, ExitCode: code, Signal: signal, Reason: reason, Now: p.d.clock.Now(),
+	now := p.d.clock.Now()
+	err := p.d.persist(ctx, "record run end", func() error {
+		_, err := p.d.store.FinishRun(ctx, store.RunFinishParams{
+			ID: id, State: state, ExitCode: code, Signal: signal, Reason: reason, Now: now,
+		})
+		return err
 	})
 	if err != nil {
 		p.d.log.Error("record run end", "run", id, "state", state, "err", err)

@@ -372,3 +372,57 @@ func TestClusterKeysDiffer(t *testing.T) {
 		t.Errorf("doctor with one key:\n%s", r)
 	}
 }
+
+// TestClusterPostgresRestart: the nodes live through a restart of Postgres, a node leads again,
+// and every fire of the outage is accounted for.
+func TestClusterPostgresRestart(t *testing.T) {
+	srv, err := pgtest.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	dsn := srv.NewDatabase(t)
+	a := clusterNode(t, dsn, "node-a")
+	b := clusterNode(t, dsn, "node-b")
+	a.mustArbiter("add", "--name", "tick", "--cron", "* * * * * *", "--", "true")
+	eventually(t, 15*time.Second, "a few fires", func() bool { return len(a.runs("tick")) >= 3 })
+
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	var leader *daemonProc
+	eventually(t, 20*time.Second, "a node to lead again", func() bool {
+		for _, d := range []*daemonProc{a, b} {
+			if st, err := d.client.Status(context.Background()); err == nil && st.Leader {
+				leader = d
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("a node led again %s after the restart", time.Since(restarted).Round(10*time.Millisecond))
+	after := len(leader.runs("tick"))
+	eventually(t, 15*time.Second, "fires after the restart", func() bool { return len(leader.runs("tick")) >= after+3 })
+	for _, d := range []*daemonProc{a, b} {
+		select {
+		case <-d.done:
+			t.Fatalf("a node exited with the restart: %v\n%s", d.exitErr, d.log.String())
+		default:
+		}
+	}
+	leader.mustArbiter("pause", "tick")
+	// Every run ends, those whose end was recorded while Postgres restarted included.
+	eventually(t, 30*time.Second, "every run to end", func() bool {
+		for _, r := range leader.runs("tick") {
+			if r.State == "queued" || r.State == "running" {
+				return false
+			}
+		}
+		return true
+	})
+	checkFires(t, leader.runs("tick"))
+	if testing.Verbose() {
+		t.Logf("node-a:\n%s\nnode-b:\n%s", a.log.String(), b.log.String())
+	}
+}

@@ -47,7 +47,7 @@ type cluster struct {
 	beat     time.Duration
 	lease    time.Duration
 	leader   atomic.Bool
-	replan   atomic.Bool // a fire could not be recorded: resume the schedules from the store
+	replan   atomic.Bool  // a fire could not be recorded: resume the schedules from the store
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
 	poke     chan struct{}
 }

@@ -13,15 +13,47 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/arbiterd/arbiter/api"
+	"github.com/arbiterd/arbiter/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(stopPGAfter{m}) }
+
+// pg is the package's PostgreSQL server, started on first use and stopped after the tests
+// (before goleak looks for goroutines left behind).
+var pg struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+func pgServer(t *testing.T) *pgtest.Server {
+	t.Helper()
+	pg.once.Do(func() { pg.srv, pg.err = pgtest.Start(context.Background()) })
+	if pg.err != nil {
+		t.Fatal(pg.err)
+	}
+	return pg.srv
+}
+
+type stopPGAfter struct{ m *testing.M }
+
+func (s stopPGAfter) Run() int {
+	code := s.m.Run()
+	if pg.srv != nil {
+		if err := pg.srv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	return code
+}
 
 // startInProcess runs a daemon in this process on a fresh data dir and returns an HTTP client
 // on its socket.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/arbiterd/arbiter/internal/clock"
 	"github.com/arbiterd/arbiter/runners"
 	"github.com/arbiterd/arbiter/store"
+	"github.com/arbiterd/arbiter/store/pgstore"
 	"github.com/arbiterd/arbiter/store/sqlitestore"
 )
 
@@ -52,16 +54,10 @@ type policyHarness struct {
 	clock  *clock.Fake
 }
 
-func newPolicyHarness(t *testing.T) *policyHarness {
+// newPolicyHarness is a daemon on SQLite, or with onPostgres a node of a cluster on Postgres:
+// the scheduler and a worker at once, whose runs go through the store's queue and are claimed.
+func newPolicyHarness(t *testing.T, onPostgres bool) *policyHarness {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "arbp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "arbiter.db"), sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	fc := clock.NewFake(t0)
 	fr := &fakeRunner{started: make(chan *fakeProc, 16)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -69,18 +65,71 @@ func newPolicyHarness(t *testing.T) *policyHarness {
 		cfg:     Config{OutputCap: 1 << 20},
 		log:     log,
 		clock:   fc,
-		store:   st,
 		runner:  fr,
 		outputs: newBroadcaster[int64](),
+		commits: newBroadcaster[struct{}](),
 		nodeID:  "test",
+		worker:  "node-1",
 	}
 	d.runs = newDispatcher(d, 8)
+	if !onPostgres {
+		dir, err := os.MkdirTemp("", "arbp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "arbiter.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.store = st
+		t.Cleanup(func() {
+			d.runs.shutdown(nil, 0)
+			st.Close()
+			os.RemoveAll(dir)
+		})
+		return &policyHarness{t: t, d: d, runner: fr, clock: fc}
+	}
+	st, err := pgstore.Open(context.Background(), pgServer(t).NewDatabase(t), pgstore.Options{
+		Committed: func() { d.commits.Notify(struct{}{}) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.store = st
+	c := &cluster{d: d, node: arbiter.Node{Name: "node-1", ID: "test", Roles: arbiter.Roles},
+		beat: time.Second, lease: 10 * time.Second, poke: make(chan struct{}, 1)}
+	c.leader.Store(true)
+	d.cluster = c
+	ctx, cancel := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
+	loops.Go(func() { c.claim(ctx) })
+	loops.Go(func() { c.watchCancels(ctx) })
+	// Claims compare a run's NotBefore with the clock: let the fake one run, a millisecond per
+	// millisecond, so that a retry's backoff ends.
+	loops.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Millisecond):
+				fc.Advance(time.Millisecond)
+			}
+		}
+	})
 	t.Cleanup(func() {
+		cancel()
+		loops.Wait()
 		d.runs.shutdown(nil, 0)
 		st.Close()
-		os.RemoveAll(dir)
 	})
 	return &policyHarness{t: t, d: d, runner: fr, clock: fc}
+}
+
+// bothStores runs a policy test on a daemon on SQLite and on a node of a cluster on Postgres:
+// the policies behave the same on both.
+func bothStores(t *testing.T, test func(t *testing.T, h *policyHarness)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newPolicyHarness(t, false)) })
+	t.Run("postgres", func(t *testing.T) { test(t, newPolicyHarness(t, true)) })
 }
 
 func (h *policyHarness) addJob(j arbiter.Job) arbiter.Job {
@@ -159,8 +208,9 @@ func (h *policyHarness) waitRuns(job string, want ...string) {
 func ok() runners.Result   { return runners.Result{} }
 func fail() runners.Result { return runners.Result{ExitCode: 1} }
 
-func TestPolicyOverlapSkip(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyOverlapSkip(t *testing.T) { bothStores(t, testOverlapSkip) }
+
+func testOverlapSkip(t *testing.T, h *policyHarness) {
 	j := h.addJob(job("skip", "* * * * * *"))
 	h.fire(j, time.Second)
 	first := h.nextStarted()
@@ -174,8 +224,9 @@ func TestPolicyOverlapSkip(t *testing.T) {
 	h.waitRuns("skip", "1 succeeded", "2 skipped: skipped: previous run 1 still running", "4 succeeded")
 }
 
-func TestPolicyOverlapAllow(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyOverlapAllow(t *testing.T) { bothStores(t, testOverlapAllow) }
+
+func testOverlapAllow(t *testing.T, h *policyHarness) {
 	j := job("allow", "* * * * * *")
 	j.Overlap = arbiter.OverlapAllow
 	j = h.addJob(j)
@@ -188,8 +239,9 @@ func TestPolicyOverlapAllow(t *testing.T) {
 	h.waitRuns("allow", "1 succeeded", "2 succeeded")
 }
 
-func TestPolicyOverlapQueue(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyOverlapQueue(t *testing.T) { bothStores(t, testOverlapQueue) }
+
+func testOverlapQueue(t *testing.T, h *policyHarness) {
 	j := job("queue", "* * * * * *")
 	j.Overlap = arbiter.OverlapQueue
 	j = h.addJob(j)
@@ -208,8 +260,9 @@ func TestPolicyOverlapQueue(t *testing.T) {
 	h.waitRuns("queue", "1 succeeded", "2 succeeded", "3 skipped: skipped: coalesced into run 2, already waiting for its turn")
 }
 
-func TestPolicyOverlapReplace(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyOverlapReplace(t *testing.T) { bothStores(t, testOverlapReplace) }
+
+func testOverlapReplace(t *testing.T, h *policyHarness) {
 	j := job("replace", "* * * * * *")
 	j.Overlap = arbiter.OverlapReplace
 	j = h.addJob(j)
@@ -225,8 +278,9 @@ func TestPolicyOverlapReplace(t *testing.T) {
 	h.waitRuns("replace", "1 cancelled: cancelled: replaced by run 2 (overlap policy replace)", "2 succeeded")
 }
 
-func TestPolicyRetries(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyRetries(t *testing.T) { bothStores(t, testRetries) }
+
+func testRetries(t *testing.T, h *policyHarness) {
 	j := job("retry", "0 0 1 1 *")
 	j.Retries, j.RetryDelay = 2, time.Millisecond
 	j = h.addJob(j)
@@ -254,8 +308,9 @@ func TestPolicyRetries(t *testing.T) {
 	}
 }
 
-func TestPolicyJitterDelaysAndIsRecorded(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyJitterDelaysAndIsRecorded(t *testing.T) { bothStores(t, testJitterDelaysAndIsRecorded) }
+
+func testJitterDelaysAndIsRecorded(t *testing.T, h *policyHarness) {
 	j := job("jitter", "* * * * * *")
 	j.Jitter = time.Hour
 	j = h.addJob(j)
@@ -266,14 +321,15 @@ func TestPolicyJitterDelaysAndIsRecorded(t *testing.T) {
 	if r.State != arbiter.StateQueued || r.Jitter < 0 || r.Jitter >= time.Hour || !r.NotBefore.Equal(r.ScheduledAt.Add(r.Jitter)) {
 		t.Fatalf("jittered run %+v: want queued until its fire time plus a recorded jitter under 1h", r)
 	}
-	if !h.d.runs.cancel(r.ID, "uid:0") {
-		t.Fatal("the waiting run is not cancellable")
+	if _, _, err := h.d.cancelRun(context.Background(), r.ID, &cancelledError{actor: "uid:0"}, "uid:0"); err != nil {
+		t.Fatalf("cancel the waiting run: %v", err)
 	}
 	h.waitRuns("jitter", "1 cancelled: cancelled by uid:0")
 }
 
-func TestPolicyMissedRecord(t *testing.T) {
-	h := newPolicyHarness(t)
+func TestPolicyMissedRecord(t *testing.T) { bothStores(t, testMissedRecord) }
+
+func testMissedRecord(t *testing.T, h *policyHarness) {
 	j := withCatchup(job("gap", "*/10 * * * *"), 5*time.Minute)
 	j = h.addJob(j)
 	h.d.fire(context.Background(), dueFire{job: j.Name, loc: time.UTC, catchup: j.Catchup, at: t0, missed: 3, until: t0.Add(20 * time.Minute), cause: "the daemon was not running"})

@@ -206,6 +206,13 @@ func TestClusterWorkerLostAndRetried(t *testing.T) {
 		t.Errorf("retry %d: attempt %d on %s; want attempt 2 on the other worker than %s", retry.ID, retry.Attempt, retry.Worker, r.Worker)
 	}
 
+	// A timeout stops a run on a worker as it does on a single daemon.
+	s.mustArbiter("add", "--name", "limited", "--cron", "@yearly", "--timeout", "1s", "--", "sleep", "60")
+	to := s.waitRun(s.trigger("limited"), "timed_out")
+	if !strings.Contains(to.Reason, "timed out after 1s") || to.Signal != "SIGTERM" {
+		t.Errorf("timed-out run on %s: reason %q, signal %q", to.Worker, to.Reason, to.Signal)
+	}
+
 	// A cancel through the scheduler's socket stops the run on the worker.
 	s.mustArbiter("cancel", strconv.FormatInt(retry.ID, 10))
 	c := s.waitRun(retry.ID, "cancelled")

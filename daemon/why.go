@@ -96,7 +96,7 @@ func (d *Daemon) explain(ctx context.Context, job arbiter.Job, fire arbiter.Fire
 
 	switch {
 	case fire.At.After(now):
-		d.explainFuture(&b, job)
+		d.explainFuture(ctx, &b, job)
 	case len(runs) > 0:
 		for i, run := range runs {
 			describeRun(&b, run, i == 0, when)
@@ -107,7 +107,7 @@ func (d *Daemon) explain(ctx context.Context, job arbiter.Job, fire arbiter.Fire
 	return b.String()
 }
 
-func (d *Daemon) explainFuture(b *strings.Builder, job arbiter.Job) {
+func (d *Daemon) explainFuture(ctx context.Context, b *strings.Builder, job arbiter.Job) {
 	if job.Paused {
 		b.WriteString(" But the job is paused: it will not fire until it is resumed.")
 		return
@@ -116,8 +116,9 @@ func (d *Daemon) explainFuture(b *strings.Builder, job arbiter.Job) {
 	if job.Jitter > 0 {
 		fmt.Fprintf(b, ", after a random delay of up to %s", job.Jitter)
 	}
-	if id, started, ok := d.runs.activeRunOf(job.Name); ok {
-		state := activeState(started)
+	act, err := d.activity(ctx, job.Name, arbiter.OverlapSkip) // the oldest active run, on any node
+	if id := act.oldest; err == nil && id != 0 {
+		state := activeState(act.oldestStarted)
 		switch job.Overlap {
 		case arbiter.OverlapSkip:
 			fmt.Fprintf(b, ", unless run %d (%s now) is still active: then it is recorded as skipped (overlap policy skip)", id, state)

@@ -336,6 +336,25 @@ func TestFileErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "cluster settings, bad values",
+			file: "[daemon]\nstore = \"mysql://u:hunter2@db/x\"\nroles = \"cook,worker\"\nlabels = \"gpu,GPU!\"\nnode_name = \"Node 1\"\nnode_lease = \"500ms\"\n",
+			want: []string{
+				`FILE:2:9: store: "mysql://u:xxxxx@db/x" is not a store: leave it out for the SQLite file in the data dir, or give a URL such as postgres://arbiter@db.example.com/arbiter`,
+				`FILE:3:9: roles: "cook" is not a role: use a comma-separated list of scheduler, worker and api`,
+				`FILE:4:10: labels: "GPU!" is not a valid label: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`,
+				`FILE:5:13: node_name: "Node 1" is not a valid node name: use 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`,
+				`FILE:6:14: node_lease must be at least 1s: a node sends a heartbeat every fifth of it`,
+			},
+		},
+		{
+			name: "cluster settings without a Postgres store",
+			file: "[daemon]\nroles = \"worker\"\nlabels = \"gpu\"\n",
+			want: []string{
+				`FILE:2:9: roles is a setting of a node of a cluster, which needs a Postgres store: set store too (--store postgres://user@host/db)`,
+				`FILE:3:10: labels is a setting of a node of a cluster, which needs a Postgres store: set store too (--store postgres://user@host/db)`,
+			},
+		},
+		{
 			name: "dotted keys are checked too",
 			file: "daemon.max_runing = 1\n",
 			want: []string{`FILE:1:8: unknown key "max_runing" (did you mean "max_running"?)`},

@@ -19,9 +19,10 @@ var (
 )
 
 // Redact returns dsn with its passwords masked, for messages and logs: a URL's password and
-// password or sslpassword parameters, or keyword/value password settings.
+// password or sslpassword parameters (of any scheme), or keyword/value password settings.
 func Redact(dsn string) string {
-	if IsPostgres(dsn) {
+	// Any URL: a store setting that is not Postgres's (a mistake) still holds a password.
+	if strings.Contains(dsn, "://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			// Unparsable: mask whatever sits where a password would.

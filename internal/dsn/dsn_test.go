@@ -15,6 +15,7 @@ func TestRedact(t *testing.T) {
 		{`host=db password='it\'s hunter2' dbname=x`, "host=db password=xxxxx dbname=x"},
 		{"host=db sslpassword=hunter2", "host=db sslpassword=xxxxx"},
 		{"host=db user=arbiter", "host=db user=arbiter"},
+		{"mysql://u:hunter2@db/x", "mysql://u:xxxxx@db/x"},
 	}
 	for _, tt := range tests {
 		if got := Redact(tt.dsn); got != tt.want {

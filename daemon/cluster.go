@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,31 +75,33 @@ func (c *cluster) heartbeat(ctx context.Context, stopping bool) error {
 	return nil
 }
 
-// run starts the node's loops; they end with ctx.
-func (c *cluster) run(ctx context.Context) (wait func()) {
-	var loops []chan struct{}
-	start := func(f func(context.Context)) {
-		done := make(chan struct{})
-		loops = append(loops, done)
-		go func() {
-			defer close(done)
-			f(ctx)
-		}()
-	}
-	start(c.heartbeats)
-	start(c.followJobs)
+// run starts the node's loops. stopWork ends those that take on work (the election, claiming,
+// following job changes); stopAll the rest too, once the node's runs have ended: until then it
+// keeps sending heartbeats, or its runs would be counted lost and retried elsewhere while they
+// finish their shutdown grace, and it keeps honouring cancellations.
+func (c *cluster) run(ctx context.Context) (stopWork, stopAll func()) {
+	workCtx, cancelWork := context.WithCancel(ctx)
+	restCtx, cancelRest := context.WithCancel(ctx)
+	var work, rest sync.WaitGroup
+	work.Go(func() { c.followJobs(workCtx) })
 	if c.has(arbiter.RoleScheduler) {
-		start(c.elect)
+		work.Go(func() { c.elect(workCtx) })
 	}
+	rest.Go(func() { c.heartbeats(restCtx) })
 	if c.has(arbiter.RoleWorker) {
-		start(c.claim)
-		start(c.watchCancels)
+		work.Go(func() { c.claim(workCtx) })
+		rest.Go(func() { c.watchCancels(restCtx) })
 	}
-	return func() {
-		for _, done := range loops {
-			<-done
-		}
+	stopWork = func() {
+		cancelWork()
+		work.Wait()
 	}
+	stopAll = func() {
+		stopWork()
+		cancelRest()
+		rest.Wait()
+	}
+	return stopWork, stopAll
 }
 
 // heartbeats reports the node every beat. A node that cannot reach the store for longer than

@@ -246,14 +246,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer close(schedDone)
 		d.sched.Run(schedCtx)
 	}()
-	stopCluster := func() {}
+	stopClusterWork, stopCluster := func() {}, func() {}
 	if d.cluster != nil {
-		clusterCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		wait := d.cluster.run(clusterCtx)
-		stopCluster = func() {
-			cancel()
-			wait()
-		}
+		stopClusterWork, stopCluster = d.cluster.run(context.WithoutCancel(ctx))
 	}
 	if d.serves() {
 		log.Info("arbiter daemon listening", "socket", cfg.Socket, "data_dir", cfg.DataDir, "version", cfg.Version, "pid", os.Getpid())
@@ -308,9 +303,10 @@ wait:
 	// Phase one: no new fires, no new runs.
 	stopSched()
 	<-schedDone
-	stopCluster()
+	stopClusterWork() // another node takes over the schedules now
 	// Phase two: let running runs finish within the grace period, then kill them.
 	d.runs.shutdown(signals, cfg.ShutdownGrace)
+	stopCluster()
 	d.leaveCluster()
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

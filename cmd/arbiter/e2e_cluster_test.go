@@ -433,3 +433,29 @@ func TestClusterPostgresRestart(t *testing.T) {
 		t.Logf("node-a:\n%s\nnode-b:\n%s", a.log.String(), b.log.String())
 	}
 }
+
+// TestClusterGracefulStop: a worker that stops lets its run finish within its shutdown grace,
+// however much longer than its lease, and the run is not counted lost nor retried meanwhile.
+func TestClusterGracefulStop(t *testing.T) {
+	dsn := pgServer(t).NewDatabase(t)
+	s := clusterNode(t, dsn, "sched", "--roles", "scheduler,api")
+	w := clusterNode(t, dsn, "w1", "--roles", "worker", "--shutdown-grace", "30s")
+	s.mustArbiter("add", "--name", "steady", "--cron", "@yearly", "--retries", "1", "--retry-delay", "1s", "--", "sleep", "5")
+	id := s.trigger("steady")
+	eventually(t, 15*time.Second, "the run's process to start", func() bool { return s.run(id).PID > 0 })
+	stopped := make(chan int, 1)
+	go func() { stopped <- w.stop(syscall.SIGTERM) }()
+	r := s.waitRun(id, "succeeded", "failed", "lost", "cancelled")
+	if r.State != "succeeded" {
+		t.Errorf("run %d ended %s (%s), want succeeded within the worker's shutdown grace", id, r.State, r.Reason)
+	}
+	if code := <-stopped; code != 0 {
+		t.Errorf("the worker exited %d", code)
+	}
+	if runs := s.runs("steady"); len(runs) != 1 {
+		t.Errorf("runs of steady: %d, want the one (no retry)", len(runs))
+	}
+	if out := s.mustArbiter("nodes").stdout; !strings.Contains(out, "gone") {
+		t.Errorf("the stopped worker is not shown gone:\n%s", out)
+	}
+}

@@ -69,7 +69,7 @@ func newRootCmd(s streams) *cobra.Command {
 		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(),
 		a.applyCmd(), a.diffCmd(), a.reloadCmd(), a.nextCmd(), a.whyCmd(), a.secretCmd(), a.statusCmd(), a.versionCmd(), a.completionCmd(), a.daemonCmd(),
 		a.validateCmd(), a.exportCmd(), a.configCmd(),
-		a.importCmd(), a.topCmd(), a.eventsCmd(), a.manCmd(), a.doctorCmd(), a.nodesCmd(),
+		a.importCmd(), a.topCmd(), a.eventsCmd(), a.manCmd(), a.doctorCmd(), a.nodesCmd(), a.storeCmd(),
 	)
 	return root
 }

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -48,6 +50,15 @@ func openSource(ctx context.Context, path string) (_ *source, err error) {
 	q.Set("mode", "ro")
 	q.Add("_pragma", "query_only(1)")
 	q.Add("_pragma", "busy_timeout(5000)")
+	// A daemon that stopped cleanly left everything in the file and removed its write-ahead
+	// log. Reading such a file as immutable leaves the data dir as it was: a plain read-only
+	// open of a WAL database creates empty -wal and -shm files, owned by whoever migrates
+	// (root, say), which a daemon started on the file later could not open. With a log left
+	// by a crash, the file alone is not the database: it is read with its log, as usual. The
+	// data dir's lock keeps any daemon from changing either meanwhile.
+	if fi, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		q.Set("immutable", "1")
+	}
 	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -297,6 +297,15 @@ func compare(t *testing.T, got, want contents) {
 	}
 }
 
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	for _, e := range must(os.ReadDir(dir)).or(t) {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
 	return sha256.Sum256(must(os.ReadFile(path)).or(t))
@@ -343,6 +352,10 @@ func TestSQLiteToPostgres(t *testing.T) {
 	if after := fileHash(t, f.db); after != before {
 		t.Error("the SQLite file changed")
 	}
+	// Nothing new in the data dir but the lock file (which a daemon would have made already).
+	if names := dirNames(t, f.dir); !reflect.DeepEqual(names, []string{"arbiter.db", "arbiter.lock", "secret.key"}) {
+		t.Errorf("the data dir holds %v after the copy", names)
+	}
 
 	s := openPG(t, dsn)
 	got := read(t, s)
@@ -365,6 +378,33 @@ func TestSQLiteToPostgres(t *testing.T) {
 	if len(ev) != 1 || ev[0].ID != f.purgedEvent+1 || ev[0].RunID != r.ID {
 		t.Errorf("the first event after the copy is %+v, want id %d", ev, f.purgedEvent+1)
 	}
+}
+
+// TestSQLiteToPostgresAfterCrash: a daemon that died left part of the database in its
+// write-ahead log; the copy includes it.
+func TestSQLiteToPostgresAfterCrash(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := must(sqlitestore.Open(t.Context(), f.db, sqlitestore.Options{})).or(t)
+	defer s.Close()
+	must(s.CreateJob(t.Context(), store.JobCreateParams{Job: arbiter.Job{Name: "late", Schedule: "@hourly", Shell: "true",
+		Overlap: arbiter.OverlapSkip, Source: "cli"}, Now: at(40 * time.Hour)})).or(t)
+	want := read(t, s)
+	// The files as a power cut would leave them, the last write still in the log.
+	crash := t.TempDir()
+	for _, name := range []string{"arbiter.db", "arbiter.db-wal"} {
+		b := must(os.ReadFile(filepath.Join(f.dir, name))).or(t)
+		if name == "arbiter.db-wal" && len(b) == 0 {
+			t.Fatal("the log is empty: nothing to prove")
+		}
+		ok(t, os.WriteFile(filepath.Join(crash, name), b, 0o600))
+	}
+	dsn := pg.NewDatabase(t)
+	rep := must(transfer.SQLiteToPostgres(t.Context(), filepath.Join(crash, "arbiter.db"), dsn, transfer.Options{})).or(t)
+	if rep.Jobs != 4 {
+		t.Errorf("copied %d jobs, want 4 with the one in the log", rep.Jobs)
+	}
+	compare(t, read(t, openPG(t, dsn)), want)
 }
 
 // TestSQLiteToPostgresEmpty: a fresh installation copies as nothing, and the target's ids start

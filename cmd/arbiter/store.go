@@ -46,7 +46,7 @@ The data dir is --data-dir, else the daemon's (ARBITER_DATA_DIR, the config file
 default; see 'arbiter config'). A password belongs in ~/.pgpass or PGPASSWORD rather than in
 the URL; arbiter never prints it.`,
 		Example: `  sudo systemctl stop arbiter
-  sudo -u arbiter arbiter store migrate --to postgres://arbiter@db.example.com/arbiter`,
+  sudo -u arbiter arbiter store migrate --data-dir /var/lib/arbiter --to postgres://arbiter@db.example.com/arbiter`,
 		Args: argsNamed(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {

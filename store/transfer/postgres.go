@@ -183,7 +183,7 @@ func copyTable(ctx context.Context, tx pgx.Tx, src *source, t table, progress fu
 			return nil, rowErr
 		}
 		read++
-		if read%progressEvery == 0 {
+		if read%progressEvery == 0 && read < total { // the last call comes after COPY
 			report(read)
 		}
 		return values, nil

@@ -214,7 +214,7 @@ func seal(t *testing.T, k *secretbox.Key, name string, value []byte) ([]byte, []
 }
 
 // openRaw opens a SQLite file without the store, to change it behind its back.
-func openRaw(t *testing.T, path string) *sql.DB {
+func openRaw(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db := must(sql.Open("sqlite", path)).or(t)
 	db.SetMaxOpenConns(1)

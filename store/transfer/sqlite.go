@@ -109,7 +109,7 @@ func (s *source) close() {
 	_ = s.db.Close()
 }
 
-// notArbiter explains a file SQLite cannot read as a database.
+// readErr wraps an error of reading the file, saying so when SQLite cannot read it as a database.
 func (s *source) readErr(err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "file is not a database") || strings.Contains(msg, "malformed") {

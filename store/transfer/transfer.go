@@ -119,8 +119,9 @@ func (e *DaemonRunningError) Unwrap() error { return e.Held }
 // SQLiteToPostgres copies the arbiter SQLite database at sqlitePath (arbiter.db in a data dir)
 // into the empty Postgres database at pgConnString, which it first creates or migrates the
 // schema of (pgstore.Open). See the package comment for what makes it safe. The SQLite file is
-// only read; the data dir's lock file is the one thing it writes in the data dir (its pid, as
-// the daemon does).
+// only read. In the data dir it writes its pid into the lock file, as the daemon does, and
+// nothing else; but after a crash, when the file comes with a write-ahead log, SQLite may
+// create the log's index (-shm) to read it.
 //
 // Errors: a *DaemonRunningError when a daemon holds the data dir, a *NotEmptyError (matching
 // arbiter.ErrConflict) when the target holds anything, fs.ErrNotExist when there is no file at
@@ -146,20 +147,23 @@ func SQLiteToPostgres(ctx context.Context, sqlitePath, pgConnString string, opts
 	}
 	defer lock.Release()
 
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			// Whatever failed first (the SQLite read transaction ends with ctx too), the
+			// cause is the interruption.
+			return fmt.Errorf("copy into %s: interrupted, nothing was copied: %w", safe, context.Cause(ctx))
+		}
+		return err
+	}
 	src, err := openSource(ctx, sqlitePath)
 	if err != nil {
-		return Report{}, err
+		return Report{}, interrupted(err)
 	}
 	defer src.close()
 
 	rep, err := copyToPostgres(ctx, src, pgConnString, safe, opts)
-	if err != nil && ctx.Err() != nil {
-		// Whatever failed first (the SQLite read transaction ends with ctx too), the cause is
-		// the interruption.
-		return Report{}, fmt.Errorf("copy into %s: interrupted, nothing was copied: %w", safe, context.Cause(ctx))
-	}
 	if err != nil {
-		return Report{}, err
+		return Report{}, interrupted(err)
 	}
 	rep.Took = time.Since(start)
 	return rep, nil

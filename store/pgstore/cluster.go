@@ -126,22 +126,6 @@ func scanNode(row pgx.Row) (arbiter.Node, error) {
 	return n, nil
 }
 
-func validateNode(n arbiter.Node) error {
-	if err := arbiter.ValidateNodeName(n.Name); err != nil {
-		return err
-	}
-	if n.ID == "" {
-		return arbiter.Invalidf("id", "a node has an id")
-	}
-	if len(n.Roles) == 0 {
-		return arbiter.Invalidf("roles", "a node has at least one role")
-	}
-	if n.SeenAt.IsZero() || n.LeaseUntil.Before(n.SeenAt) {
-		return arbiter.Invalidf("lease_until", "the lease must not end before the heartbeat")
-	}
-	return nil
-}
-
 // The heartbeat of a node takes over its name only from a node with the same id, or one whose
 // lease has run out.
 const heartbeatSQL = `INSERT INTO nodes (` + nodeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -156,7 +140,7 @@ const heartbeatSQL = `INSERT INTO nodes (` + nodeColumns + `) VALUES ($1, $2, $3
 // would drown it, and wake every follower.
 func (s *Store) HeartbeatNode(ctx context.Context, p store.NodeHeartbeatParams) error {
 	n := p.Node
-	if err := validateNode(n); err != nil {
+	if err := store.ValidateNode(n); err != nil {
 		return fmt.Errorf("heartbeat of node %q: %w", n.Name, err)
 	}
 	roles := make([]string, len(n.Roles))

@@ -4,14 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/arbiterd/arbiter/store"
 )
 
 // The schema's history: migrations/NNN_name.sql, numbered from 001 without gaps. Never edit a
@@ -19,39 +17,6 @@ import (
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in order and checks their numbering.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	paths, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	// Glob returns names sorted, and the zero-padded numbers sort numerically.
-	var ms []migration
-	for _, p := range paths {
-		name := path.Base(p)
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 3 {
-			return nil, fmt.Errorf("migration %s: name must be NNN_description.sql", name)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: expected number %03d", name, len(ms)+1)
-		}
-		b, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	return ms, nil
-}
 
 const createMigrationsTableSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer NOT NULL PRIMARY KEY,
@@ -63,7 +28,7 @@ const createMigrationsTableSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // closed by the caller afterwards: the lock it takes lasts as long as the session, so nodes
 // starting side by side migrate one after the other, and the second finds nothing to do.
 func migrate(ctx context.Context, conn *pgx.Conn, log *slog.Logger) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := store.LoadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -82,9 +47,9 @@ func migrate(ctx context.Context, conn *pgx.Conn, log *slog.Logger) error {
 	}
 	for _, m := range ms[current:] {
 		if err := apply(ctx, conn, m); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		log.Info("migrated database", "version", m.version, "migration", m.name)
+		log.Info("migrated database", "version", m.Version, "migration", m.Name)
 	}
 	// Released with the session anyway; released here too, in case the caller keeps it.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {
@@ -95,13 +60,13 @@ func migrate(ctx context.Context, conn *pgx.Conn, log *slog.Logger) error {
 
 // apply runs one migration and records it, in one transaction: a crash leaves the version and
 // the schema in agreement.
-func apply(ctx context.Context, conn *pgx.Conn, m migration) error {
+func apply(ctx context.Context, conn *pgx.Conn, m store.Migration) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: the simple protocol, several statements
+		if _, err := tx.Exec(ctx, m.SQL); err != nil { // no arguments: the simple protocol, several statements
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UnixNano())
+			m.Version, m.Name, time.Now().UnixNano())
 		return err
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,7 +108,7 @@ func rawConn(t testing.TB, dsn string) *pgx.Conn {
 
 func knownVersion(t testing.TB) int {
 	t.Helper()
-	ms, err := loadMigrations(migrationFS)
+	ms, err := store.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,31 +230,6 @@ func TestNewerVersionRefused(t *testing.T) {
 	want := fmt.Sprintf("database schema is at version %d, this arbiter knows up to %d: upgrade arbiter", newer, knownVersion(t))
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open of a newer database: %v; want %q", err, want)
-	}
-}
-
-func TestLoadMigrationsNumbering(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name  string
-		files []string
-		ok    bool
-	}{
-		{"in order", []string{"001_a.sql", "002_b.sql", "003_c.sql"}, true},
-		{"gap", []string{"001_a.sql", "003_c.sql"}, false},
-		{"not from one", []string{"002_b.sql"}, false},
-		{"duplicate number", []string{"001_a.sql", "001_b.sql"}, false},
-		{"bad name", []string{"001_a.sql", "2_b.sql"}, false},
-	}
-	for _, tt := range tests {
-		fsys := fstest.MapFS{}
-		for _, f := range tt.files {
-			fsys["migrations/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-		}
-		ms, err := loadMigrations(fsys)
-		if (err == nil) != tt.ok {
-			t.Errorf("%s: loadMigrations = %v, %v; ok want %v", tt.name, ms, err, tt.ok)
-		}
 	}
 }
 

@@ -53,60 +53,9 @@ func (w *wtx) jobExists(ctx context.Context, name string) error {
 	return w.QueryRow(ctx, `SELECT 1 FROM jobs WHERE name = $1 FOR KEY SHARE`, name).Scan(&one)
 }
 
-// runEventDetail is the short human text of a run's event.
-func runEventDetail(r arbiter.Run) string {
-	switch {
-	case r.Reason != "":
-		return r.Reason
-	case r.Signal != "":
-		return "killed by " + r.Signal
-	case r.ExitCode != nil:
-		return fmt.Sprintf("exit code %d", *r.ExitCode)
-	case r.State == arbiter.StateRunning && r.PID == 0:
-		return "claimed by " + r.Worker
-	case r.State == arbiter.StateRunning:
-		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
-	}
-	return ""
-}
-
 // runEvent records that run r (as it is after the change) entered its state.
 func (w *wtx) runEvent(at time.Time, r arbiter.Run, actor string) {
-	w.event(at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
-}
-
-// validateFire checks what a fire record may carry before the transaction starts.
-func validateFire(p store.FireInsertParams) error {
-	if !p.Trigger.Scheduled() {
-		return arbiter.Invalidf("trigger", "%q is not a scheduled trigger", p.Trigger)
-	}
-	switch p.State {
-	case arbiter.StateQueued, arbiter.StateSkipped, arbiter.StateMissed:
-	default:
-		return arbiter.Invalidf("state", "a fire is born queued, skipped or missed, not %q", p.State)
-	}
-	if p.Jitter < 0 {
-		return arbiter.Invalidf("jitter", "must not be negative")
-	}
-	if p.State != arbiter.StateMissed {
-		if p.MissedCount != 0 || !p.MissedUntil.IsZero() {
-			return arbiter.Invalidf("missed_count", "only a missed record counts missed fires, not a %s one", p.State)
-		}
-		return nil
-	}
-	// A missed record stands for MissedCount distinct fire times, ScheduledAt the first and
-	// MissedUntil the last; distinct fires of one job are distinct instants (runs_fire).
-	switch {
-	case p.MissedCount < 1:
-		return arbiter.Invalidf("missed_count", "a missed record stands for at least 1 fire, not %d", p.MissedCount)
-	case p.MissedUntil.IsZero() || p.MissedUntil.Before(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "the last missed fire %s is before the first %s", p.MissedUntil, p.ScheduledAt)
-	case p.MissedCount == 1 && !p.MissedUntil.Equal(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "one missed fire must end where it starts, at %s", p.ScheduledAt)
-	case p.MissedCount > 1 && p.MissedUntil.Equal(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "%d missed fires cannot all be at %s", p.MissedCount, p.ScheduledAt)
-	}
-	return nil
+	w.event(at, "run."+string(r.State), r.Job, r.ID, actor, store.RunEventDetail(r))
 }
 
 // The conflict target names the partial unique index runs_fire, WHERE clause included.
@@ -120,7 +69,7 @@ const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
 	WHERE job = $1 AND scheduled_at = $2 AND trigger IN ('schedule', 'catchup')`
 
 func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
-	if err := validateFire(p); err != nil {
+	if err := store.ValidateFire(p); err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
 	}
 	var finished *int64
@@ -161,32 +110,12 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 	return run, inserted, nil
 }
 
-// validateRunInsert checks the trigger, attempt and retry link before the transaction starts.
-func validateRunInsert(p store.RunInsertParams) error {
-	switch p.Trigger {
-	case arbiter.TriggerManual:
-		if p.RetryOf != 0 {
-			return arbiter.Invalidf("retry_of", "a manual run is no retry; use trigger %q", arbiter.TriggerRetry)
-		}
-	case arbiter.TriggerRetry:
-		if p.RetryOf <= 0 {
-			return arbiter.Invalidf("retry_of", "a retry names its first attempt's run id, not %d", p.RetryOf)
-		}
-		if p.Attempt < 2 {
-			return arbiter.Invalidf("attempt", "a retry is attempt 2 or later, not %d", p.Attempt)
-		}
-	default:
-		return arbiter.Invalidf("trigger", "%q is not manual or retry; scheduled fires go through InsertFire", p.Trigger)
-	}
-	return nil
-}
-
 const insertRunSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
 	VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)
 	RETURNING ` + runColumns
 
 func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter.Run, error) {
-	if err := validateRunInsert(p); err != nil {
+	if err := store.ValidateRunInsert(p); err != nil {
 		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
 	}
 	attempt := max(p.Attempt, 1)

@@ -27,25 +27,6 @@ func scanSecret(row pgx.Row) (arbiter.Secret, error) {
 	return sec, nil
 }
 
-// validateSecret checks what a sealed secret must carry. The store never sees a plaintext, so
-// this is about shape only: the crypto is the caller's (internal/secretbox).
-func validateSecret(sec arbiter.Secret) error {
-	if err := arbiter.ValidateName(sec.Name); err != nil {
-		return err
-	}
-	switch {
-	case sec.KeyID == "":
-		return arbiter.Invalidf("key_id", "secret %q: must not be empty", sec.Name)
-	case len(sec.Nonce) == 0:
-		return arbiter.Invalidf("nonce", "secret %q: must not be empty", sec.Name)
-	case len(sec.Ciphertext) == 0: // AES-GCM output always carries its 16-byte tag
-		return arbiter.Invalidf("ciphertext", "secret %q: must not be empty", sec.Name)
-	case sec.Size < 0:
-		return arbiter.Invalidf("size", "secret %q: must not be negative, not %d", sec.Name, sec.Size)
-	}
-	return nil
-}
-
 // PutSecret writes the event's detail as the secret's name and nothing else: the event log is
 // readable by every client, and must never hold a value, a nonce or a ciphertext.
 //
@@ -54,7 +35,7 @@ func validateSecret(sec arbiter.Secret) error {
 // in xmax, as the lock of the conflicting row).
 func (s *Store) PutSecret(ctx context.Context, p store.SecretPutParams) (created bool, err error) {
 	sec := p.Secret
-	if err := validateSecret(sec); err != nil {
+	if err := store.ValidateSecret(sec); err != nil {
 		return false, fmt.Errorf("put secret %q: %w", sec.Name, err)
 	}
 	err = s.write(ctx, func(tx *wtx) error {
@@ -139,7 +120,7 @@ func (s *Store) ReplaceSecrets(ctx context.Context, p store.SecretReplaceParams)
 	keyID := ""
 	given := make(map[string]bool, len(p.Secrets))
 	for _, sec := range p.Secrets {
-		if err := validateSecret(sec); err != nil {
+		if err := store.ValidateSecret(sec); err != nil {
 			return fmt.Errorf("replace secrets: %w", err)
 		}
 		if given[sec.Name] {

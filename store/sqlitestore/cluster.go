@@ -116,23 +116,6 @@ func scanNode(sc scanner) (arbiter.Node, error) {
 	return n, nil
 }
 
-// validateNode checks a heartbeat before it is stored.
-func validateNode(n arbiter.Node) error {
-	if err := arbiter.ValidateNodeName(n.Name); err != nil {
-		return err
-	}
-	if n.ID == "" {
-		return arbiter.Invalidf("id", "a node has an id")
-	}
-	if len(n.Roles) == 0 {
-		return arbiter.Invalidf("roles", "a node has at least one role")
-	}
-	if n.SeenAt.IsZero() || n.LeaseUntil.Before(n.SeenAt) {
-		return arbiter.Invalidf("lease_until", "the lease must not end before the heartbeat")
-	}
-	return nil
-}
-
 // The heartbeat of a node takes over its name only from a node with the same id, or one whose
 // lease has run out.
 const heartbeatSQL = `INSERT INTO nodes (` + nodeColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -145,7 +128,7 @@ const heartbeatSQL = `INSERT INTO nodes (` + nodeColumns + `) VALUES (?, ?, ?, ?
 
 func (s *Store) HeartbeatNode(ctx context.Context, p store.NodeHeartbeatParams) error {
 	n := p.Node
-	if err := validateNode(n); err != nil {
+	if err := store.ValidateNode(n); err != nil {
 		return fmt.Errorf("heartbeat of node %q: %w", n.Name, err)
 	}
 	roles, err := json.Marshal(n.Roles)

@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"strconv"
-	"strings"
+
+	"github.com/arbiterd/arbiter/store"
 )
 
 // The schema's history: migrations/NNN_name.sql, numbered from 001 without gaps. The database
@@ -19,43 +17,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in order and checks their numbering.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	paths, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	// Glob returns names sorted, and the zero-padded numbers sort numerically.
-	var ms []migration
-	for _, p := range paths {
-		name := path.Base(p)
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 3 {
-			return nil, fmt.Errorf("migration %s: name must be NNN_description.sql", name)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: expected number %03d", name, len(ms)+1)
-		}
-		b, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	return ms, nil
-}
-
 // migrate brings the database on db (the writer) up to the newest migration, each migration in
 // its own transaction together with its user_version, so a crash leaves a consistent version.
 func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := store.LoadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -70,17 +35,17 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	for _, m := range ms[current:] {
 		applied, err := apply(ctx, db, m)
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if applied {
-			log.Info("migrated database", "version", m.version, "migration", m.name)
+			log.Info("migrated database", "version", m.Version, "migration", m.Name)
 		}
 	}
 	return nil
 }
 
 // apply runs one migration unless the database already has it.
-func apply(ctx context.Context, db *sql.DB, m migration) (applied bool, err error) {
+func apply(ctx context.Context, db *sql.DB, m store.Migration) (applied bool, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -92,14 +57,14 @@ func apply(ctx context.Context, db *sql.DB, m migration) (applied bool, err erro
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&current); err != nil {
 		return false, err
 	}
-	if current >= m.version {
+	if current >= m.Version {
 		return false, nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return false, err
 	}
 	// PRAGMA takes no bound parameters; the version is an int we produced.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, m.version)); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, m.Version)); err != nil {
 		return false, err
 	}
 	return true, tx.Commit()

@@ -55,60 +55,9 @@ func (s *Store) jobExists(ctx context.Context, tx *sql.Tx, name string) error {
 	return tx.StmtContext(ctx, s.ws.jobExists).QueryRowContext(ctx, name).Scan(&one)
 }
 
-// runEventDetail is the short human text of a run's event.
-func runEventDetail(r arbiter.Run) string {
-	switch {
-	case r.Reason != "":
-		return r.Reason
-	case r.Signal != "":
-		return "killed by " + r.Signal
-	case r.ExitCode != nil:
-		return fmt.Sprintf("exit code %d", *r.ExitCode)
-	case r.State == arbiter.StateRunning && r.PID == 0:
-		return "claimed by " + r.Worker
-	case r.State == arbiter.StateRunning:
-		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
-	}
-	return ""
-}
-
 // runEvent records that run r (as it is after the change) entered its state.
 func (s *Store) runEvent(ctx context.Context, tx *sql.Tx, at time.Time, r arbiter.Run, actor string) error {
-	return s.event(ctx, tx, at, "run."+string(r.State), r.Job, r.ID, actor, runEventDetail(r))
-}
-
-// validateFire checks what a fire record may carry before the transaction starts.
-func validateFire(p store.FireInsertParams) error {
-	if !p.Trigger.Scheduled() {
-		return arbiter.Invalidf("trigger", "%q is not a scheduled trigger", p.Trigger)
-	}
-	switch p.State {
-	case arbiter.StateQueued, arbiter.StateSkipped, arbiter.StateMissed:
-	default:
-		return arbiter.Invalidf("state", "a fire is born queued, skipped or missed, not %q", p.State)
-	}
-	if p.Jitter < 0 {
-		return arbiter.Invalidf("jitter", "must not be negative")
-	}
-	if p.State != arbiter.StateMissed {
-		if p.MissedCount != 0 || !p.MissedUntil.IsZero() {
-			return arbiter.Invalidf("missed_count", "only a missed record counts missed fires, not a %s one", p.State)
-		}
-		return nil
-	}
-	// A missed record stands for MissedCount distinct fire times, ScheduledAt the first and
-	// MissedUntil the last; distinct fires of one job are distinct instants (runs_fire).
-	switch {
-	case p.MissedCount < 1:
-		return arbiter.Invalidf("missed_count", "a missed record stands for at least 1 fire, not %d", p.MissedCount)
-	case p.MissedUntil.IsZero() || p.MissedUntil.Before(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "the last missed fire %s is before the first %s", p.MissedUntil, p.ScheduledAt)
-	case p.MissedCount == 1 && !p.MissedUntil.Equal(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "one missed fire must end where it starts, at %s", p.ScheduledAt)
-	case p.MissedCount > 1 && p.MissedUntil.Equal(p.ScheduledAt):
-		return arbiter.Invalidf("missed_until", "%d missed fires cannot all be at %s", p.MissedCount, p.ScheduledAt)
-	}
-	return nil
+	return s.event(ctx, tx, at, "run."+string(r.State), r.Job, r.ID, actor, store.RunEventDetail(r))
 }
 
 // The conflict target names the partial unique index runs_fire, WHERE clause included.
@@ -122,7 +71,7 @@ const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
 	WHERE job = ? AND scheduled_at = ? AND trigger IN ('schedule', 'catchup')`
 
 func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
-	if err := validateFire(p); err != nil {
+	if err := store.ValidateFire(p); err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
 	}
 	var finished sql.NullInt64
@@ -160,32 +109,12 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 	return run, inserted, nil
 }
 
-// validateRunInsert checks the trigger, attempt and retry link before the transaction starts.
-func validateRunInsert(p store.RunInsertParams) error {
-	switch p.Trigger {
-	case arbiter.TriggerManual:
-		if p.RetryOf != 0 {
-			return arbiter.Invalidf("retry_of", "a manual run is no retry; use trigger %q", arbiter.TriggerRetry)
-		}
-	case arbiter.TriggerRetry:
-		if p.RetryOf <= 0 {
-			return arbiter.Invalidf("retry_of", "a retry names its first attempt's run id, not %d", p.RetryOf)
-		}
-		if p.Attempt < 2 {
-			return arbiter.Invalidf("attempt", "a retry is attempt 2 or later, not %d", p.Attempt)
-		}
-	default:
-		return arbiter.Invalidf("trigger", "%q is not manual or retry; scheduled fires go through InsertFire", p.Trigger)
-	}
-	return nil
-}
-
 const insertRunSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at, retry_of, not_before)
 	VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
 	RETURNING ` + runColumns
 
 func (s *Store) InsertRun(ctx context.Context, p store.RunInsertParams) (arbiter.Run, error) {
-	if err := validateRunInsert(p); err != nil {
+	if err := store.ValidateRunInsert(p); err != nil {
 		return arbiter.Run{}, fmt.Errorf("insert run of %q: %w", p.Job, err)
 	}
 	attempt := max(p.Attempt, 1)

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -160,7 +159,7 @@ func TestReopenKeepsData(t *testing.T) {
 
 func knownVersion(t *testing.T) int {
 	t.Helper()
-	ms, err := loadMigrations(migrationFS)
+	ms, err := store.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,31 +241,6 @@ func TestNewerVersionRefused(t *testing.T) {
 	want := fmt.Sprintf("database schema version %d is newer than this arbiter (knows up to %d); upgrade arbiter", newer, knownVersion(t))
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open of a newer database: %v; want %q", err, want)
-	}
-}
-
-func TestLoadMigrationsNumbering(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name  string
-		files []string
-		ok    bool
-	}{
-		{"in order", []string{"001_a.sql", "002_b.sql", "003_c.sql"}, true},
-		{"gap", []string{"001_a.sql", "003_c.sql"}, false},
-		{"not from one", []string{"002_b.sql"}, false},
-		{"duplicate number", []string{"001_a.sql", "001_b.sql"}, false},
-		{"bad name", []string{"001_a.sql", "2_b.sql"}, false},
-	}
-	for _, tt := range tests {
-		fsys := fstest.MapFS{}
-		for _, f := range tt.files {
-			fsys["migrations/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-		}
-		ms, err := loadMigrations(fsys)
-		if (err == nil) != tt.ok {
-			t.Errorf("%s: loadMigrations = %v, %v; ok want %v", tt.name, ms, err, tt.ok)
-		}
 	}
 }
 
@@ -467,12 +441,12 @@ func TestMigrateFromV1WithData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "arbiter.db")
 
 	raw := openRaw(t, path)
-	ms, err := loadMigrations(migrationFS)
+	ms, err := store.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if applied, err := apply(ctx, raw, ms[0]); err != nil || !applied {
-		t.Fatalf("apply %s = %v, %v", ms[0].name, applied, err)
+		t.Fatalf("apply %s = %v, %v", ms[0].Name, applied, err)
 	}
 	const t0 = int64(1743296523456789012) // 2025-03-30T01:02:03.456789012Z
 	if _, err := raw.ExecContext(ctx, `

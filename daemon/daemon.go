@@ -349,6 +349,15 @@ func (d *Daemon) recover(ctx context.Context) error {
 	}
 	d.killLeftovers(lost, jobOf)
 
+	// Read before the jobs: in a cluster, job changes after this event reach the scheduler
+	// through followJobs, and none between the two reads is missed.
+	latest, err := d.store.ListEvents(ctx, store.EventListParams{Latest: true, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("read the event log: %w", err)
+	}
+	if len(latest) > 0 {
+		d.eventsSeen = latest[0].ID
+	}
 	if err := d.resumeSchedules(ctx); err != nil {
 		return err
 	}
@@ -385,13 +394,6 @@ func (d *Daemon) recover(ctx context.Context) error {
 // resumeSchedules plans every job from its last accounted fire, so that fires due since then
 // go through the catch-up rule: at start-up, and when a node of a cluster becomes the scheduler.
 func (d *Daemon) resumeSchedules(ctx context.Context) error {
-	latest, err := d.store.ListEvents(ctx, store.EventListParams{Latest: true, Limit: 1})
-	if err != nil {
-		return fmt.Errorf("read the event log: %w", err)
-	}
-	if len(latest) > 0 && d.eventsSeen == 0 {
-		d.eventsSeen = latest[0].ID // job changes after this reach the scheduler by followJobs
-	}
 	scheds, err := d.store.ListJobSchedules(ctx)
 	if err != nil {
 		return fmt.Errorf("load jobs: %w", err)

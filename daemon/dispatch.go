@@ -323,6 +323,8 @@ func outcome(res runners.Result, startErr, cause error) (arbiter.RunState, *int,
 		return arbiter.StateFailed, nil, "", "could not start: " + startErr.Error()
 	case errors.As(cause, &timedOut):
 		return arbiter.StateTimedOut, exitCode(res), res.Signal, cause.Error()
+	case errors.Is(cause, errFenced):
+		return arbiter.StateLost, exitCode(res), res.Signal, cause.Error() // retried elsewhere
 	case cause != nil:
 		return arbiter.StateCancelled, exitCode(res), res.Signal, cause.Error()
 	case res.Success():

@@ -1,9 +1,7 @@
 // Package datadir holds what every process that works on a data dir must agree on: its lock.
 //
-// The daemon holds the lock for its whole life (daemon/lock.go, lockDataDir, takes the same
-// flock on the same file; it predates this package and should move onto it), and offline tools
-// such as `arbiter store migrate` take it so that they never read or write a database a daemon
-// is changing under them.
+// The daemon holds the lock for its whole life, and offline tools such as `arbiter store
+// migrate` take it so that they never read or write a database a daemon is changing under them.
 package datadir
 
 import (

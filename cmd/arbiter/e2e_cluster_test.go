@@ -459,3 +459,34 @@ func TestClusterGracefulStop(t *testing.T) {
 		t.Errorf("the stopped worker is not shown gone:\n%s", out)
 	}
 }
+
+// TestClusterSocketAnswersForAll: through the socket of a node that runs nothing, a run on a
+// worker is followed live, and a secret set there reaches the job on the worker (every node
+// holds the same key file).
+func TestClusterSocketAnswersForAll(t *testing.T) {
+	dsn := pgServer(t).NewDatabase(t)
+	s := clusterNode(t, dsn, "front", "--roles", "scheduler,api")
+	key := filepath.Join(s.dataDir, "secret.key")
+	clusterNode(t, dsn, "w1", "--roles", "worker", "--key-file", key)
+
+	value := filepath.Join(shortDir(t), "token")
+	if err := os.WriteFile(value, []byte("s3cr3t-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.mustArbiter("secret", "set", "token", "--from-file", value)
+	s.mustArbiter("add", "--name", "hello", "--cron", "@yearly", "--env", "TOKEN=secret:token",
+		"--shell", `echo "hello from $ARBITER_JOB"; sleep 1; test "$TOKEN" = s3cr3t-value && echo token ok`)
+	r := s.mustArbiter("run", "--wait", "hello")
+	for _, want := range []string{"hello from hello", "token ok"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("run --wait through the front node lacks %q: %s", want, r)
+		}
+	}
+	runs := s.runs("hello")
+	if len(runs) != 1 || runs[0].Worker != "w1" || runs[0].State != "succeeded" {
+		t.Fatalf("runs of hello: %+v", runs)
+	}
+	if out := s.mustArbiter("logs", strconv.FormatInt(runs[0].ID, 10)).stdout; !strings.Contains(out, "token ok") || strings.Contains(out, "s3cr3t") {
+		t.Errorf("logs of the run on w1, through front: %q", out)
+	}
+}

@@ -1,0 +1,365 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/arbiterd/arbiter"
+	"github.com/arbiterd/arbiter/store"
+)
+
+// Claiming queued runs, as the workers of a cluster do, beside a raw baseline: the same table
+// and the same rows, drained at the same concurrency and batch size by the bare
+// FOR UPDATE SKIP LOCKED statement (rawClaimSQL). Each claimer is a worker of its own name, on
+// a connection of its own; the queue holds b.N runs, so its depth is the -benchtime count.
+//
+//	go test -run '^$' -bench Claim -benchtime 5000x ./store/pgstore/
+//
+// ns/op is per run (wall time over b.N runs); runs/s is the same figure the other way up.
+// The test server runs with fsync and synchronous_commit off (internal/pgtest), which lowers
+// the cost of a commit on both sides alike. Nothing here is asserted: BENCHMARKS.md, section
+// 7, has the figures and what bounds them.
+
+// benchJobs is how many jobs the queued runs are spread over (default overlap, no labels).
+const benchJobs = 100
+
+// benchClaimers are the concurrencies measured, the highest last: both pools have a connection
+// for each of its claimers.
+var benchClaimers = []int{1, 4, 16}
+
+var benchBatches = []int{1, 16}
+
+// benchHistory is how many finished runs the table holds before the queue: a table with a
+// history, as every arbiter database soon has.
+const benchHistory = 100_000
+
+// benchDB opens a store on a new database with benchJobs jobs and benchHistory finished runs,
+// and a plain pool on the same database for the raw baselines and the set-up; both pools have
+// room for every claimer. It returns the highest id of the history.
+//
+// The table is analyzed with its history only, and autovacuum is off for it, so that every
+// measurement plans with the same statistics: those of a database whose queue was empty when
+// it was last analyzed, as a backlog finds it (a backlog grows faster than autovacuum
+// re-analyzes). With statistics that count the queued runs, the planner's choice between
+// runs_pkey and runs_state_id depends on the queue's depth, for the raw claim too; see
+// BENCHMARKS.md.
+func benchDB(b *testing.B) (*Store, *pgxpool.Pool, int64) {
+	b.Helper()
+	dsn := pg.NewDatabase(b) + fmt.Sprintf("&pool_max_conns=%d", benchClaimers[len(benchClaimers)-1])
+	s := openAt(b, dsn, Options{})
+	for i := range benchJobs {
+		mustJob(b, s, benchJobName(i))
+	}
+	raw, err := pgxpool.New(b.Context(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(raw.Close)
+	var last int64
+	err = raw.QueryRow(b.Context(), `WITH h AS (`+insertRunsSQL("succeeded", benchHistory)+` RETURNING id) SELECT max(id) FROM h`).Scan(&last)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchExec(b, raw, `ALTER TABLE runs SET (autovacuum_enabled = off)`, `VACUUM ANALYZE runs`)
+	return s, raw, last
+}
+
+func benchJobName(i int) string { return fmt.Sprintf("bench-%03d", i) }
+
+// insertRunsSQL inserts n runs in state, spread over the jobs.
+func insertRunsSQL(state string, n int) string {
+	return fmt.Sprintf(`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at)
+		SELECT 'bench-' || lpad((i %% %d)::text, 3, '0'), 'manual', %d + i, 1, '%s', %d
+		FROM generate_series(1, %d) AS i`, benchJobs, ns(t0), state, ns(t0), n)
+}
+
+func benchExec(b *testing.B, raw *pgxpool.Pool, stmts ...string) {
+	b.Helper()
+	for _, q := range stmts {
+		if _, err := raw.Exec(b.Context(), q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// fillQueue deletes every run after the history and every event, queues n runs spread over
+// the jobs, and vacuums the table (without analyzing it), so that every measurement starts
+// from the same table. Outside the timer.
+func fillQueue(b *testing.B, raw *pgxpool.Pool, history int64, n int) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	benchExec(b, raw,
+		fmt.Sprintf(`DELETE FROM runs WHERE id > %d`, history),
+		`TRUNCATE events`,
+		insertRunsSQL("queued", n),
+		`VACUUM runs`)
+}
+
+// drainQueue starts claimers goroutines, each calling claim with its own worker name until claim
+// finds nothing left, and times them from the first call to the last return. It fails unless
+// they claimed the b.N queued runs between them, and reports runs/s.
+func drainQueue(b *testing.B, raw *pgxpool.Pool, history int64, claimers int, claim func(ctx context.Context, worker string) (int, error)) {
+	fillQueue(b, raw, history, b.N)
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		claimed atomic.Int64
+	)
+	for w := range claimers {
+		worker := fmt.Sprintf("worker-%02d", w)
+		wg.Go(func() {
+			<-start
+			for {
+				n, err := claim(b.Context(), worker)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+				claimed.Add(int64(n))
+			}
+		})
+	}
+	b.ResetTimer()
+	close(start)
+	wg.Wait()
+	b.StopTimer()
+	if got := claimed.Load(); got != int64(b.N) {
+		b.Fatalf("claimed %d runs of %d queued", got, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// eachShape runs bench for every concurrency and batch size.
+func eachShape(b *testing.B, bench func(b *testing.B, claimers, batch int)) {
+	for _, c := range benchClaimers {
+		for _, batch := range benchBatches {
+			b.Run(fmt.Sprintf("claimers=%d/batch=%d", c, batch), func(b *testing.B) { bench(b, c, batch) })
+		}
+	}
+}
+
+// rawClaimSQL is the baseline's claim: no labels, no overlap check, no not_before, no event,
+// only the id returned, and autocommit (one round trip). The pick is a MATERIALIZED CTE, as in
+// claimRunsSQL (a plain WHERE id IN (subquery) may run the subquery more than once), so that
+// the two differ only in what arbiter adds.
+const rawClaimSQL = `WITH picked AS MATERIALIZED (
+		SELECT id FROM runs WHERE state = 'queued' ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+	UPDATE runs SET state = 'running', started_at = $1, worker = $2
+	FROM picked WHERE runs.id = picked.id
+	RETURNING runs.id`
+
+// rawClaim claims up to batch runs for worker with rawClaimSQL.
+func rawClaim(ctx context.Context, raw *pgxpool.Pool, worker string, batch int) ([]int64, error) {
+	rows, err := raw.Query(ctx, rawClaimSQL, ns(t0), worker, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// BenchmarkClaim drains the queue through Store.ClaimRuns: the pick with labels and overlap,
+// the move to running, and one event per claimed run under the event lock, in one transaction.
+func BenchmarkClaim(b *testing.B) {
+	s, raw, history := benchDB(b)
+	eachShape(b, func(b *testing.B, claimers, batch int) {
+		drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
+			runs, err := s.ClaimRuns(ctx, store.RunClaimParams{Worker: worker, Limit: batch, Now: t0})
+			return len(runs), err
+		})
+	})
+}
+
+// BenchmarkClaimRaw drains the same queue with rawClaimSQL.
+func BenchmarkClaimRaw(b *testing.B) {
+	_, raw, history := benchDB(b)
+	eachShape(b, func(b *testing.B, claimers, batch int) {
+		drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
+			ids, err := rawClaim(ctx, raw, worker, batch)
+			return len(ids), err
+		})
+	})
+}
+
+// BenchmarkClaimCycle is what a worker records per run: the claim, the start of its process
+// (StartRun) and its end (FinishRun), the last with its event.
+func BenchmarkClaimCycle(b *testing.B) {
+	s, raw, history := benchDB(b)
+	zero := 0
+	eachShape(b, func(b *testing.B, claimers, batch int) {
+		drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
+			runs, err := s.ClaimRuns(ctx, store.RunClaimParams{Worker: worker, Limit: batch, Now: t0})
+			if err != nil {
+				return 0, err
+			}
+			for _, r := range runs {
+				if _, err := s.StartRun(ctx, store.RunStartParams{ID: r.ID, PID: 4242, Worker: worker, Now: t0}); err != nil {
+					return 0, err
+				}
+				if _, err := s.FinishRun(ctx, store.RunFinishParams{ID: r.ID, State: arbiter.StateSucceeded, ExitCode: &zero, Now: t0}); err != nil {
+					return 0, err
+				}
+			}
+			return len(runs), nil
+		})
+	})
+}
+
+// BenchmarkClaimCycleRaw is the raw claim and two plain autocommit UPDATEs per run, with the
+// same state conditions as the store's.
+func BenchmarkClaimCycleRaw(b *testing.B) {
+	_, raw, history := benchDB(b)
+	eachShape(b, func(b *testing.B, claimers, batch int) {
+		drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
+			ids, err := rawClaim(ctx, raw, worker, batch)
+			if err != nil {
+				return 0, err
+			}
+			for _, id := range ids {
+				tag, err := raw.Exec(ctx, `UPDATE runs SET started_at = $1, pid = 4242
+					WHERE id = $2 AND state = 'running' AND worker = $3`, ns(t0), id, worker)
+				if err == nil && tag.RowsAffected() != 1 {
+					err = fmt.Errorf("start run %d: %d rows changed", id, tag.RowsAffected())
+				}
+				if err != nil {
+					return 0, err
+				}
+				tag, err = raw.Exec(ctx, `UPDATE runs SET state = 'succeeded', finished_at = $1, exit_code = 0
+					WHERE id = $2 AND state = 'running'`, ns(t0), id)
+				if err == nil && tag.RowsAffected() != 1 {
+					err = fmt.Errorf("finish run %d: %d rows changed", id, tag.RowsAffected())
+				}
+				if err != nil {
+					return 0, err
+				}
+			}
+			return len(ids), nil
+		})
+	})
+}
+
+// BenchmarkClaimSteps builds ClaimRuns up from the raw claim, one addition at a time, on a
+// plain pool (without the store's Go code around it), to show what each costs:
+//
+//	raw      rawClaimSQL, autocommit: one round trip
+//	pick     claimRunsSQL instead (not_before, the job's labels and overlap, every column
+//	         returned), autocommit
+//	tx       the same in a transaction: BEGIN and COMMIT are two more round trips
+//	events   and one event per run under the event lock, as flush sends them (the lock, the
+//	         inserts and the notification as one pipelined batch): what ClaimRuns sends
+//
+// and two that ClaimRuns does not do, to show what they would change:
+//
+//	nolock   events without the event lock (which keeps event ids committing in order)
+//	commit   events with COMMIT in the events' batch, one round trip fewer
+func BenchmarkClaimSteps(b *testing.B) {
+	_, raw, history := benchDB(b)
+	pick := func(ctx context.Context, q interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}, worker string, batch int) ([]arbiter.Run, error) {
+		rows, err := q.Query(ctx, claimRunsSQL, ns(t0), worker, []string{}, batch)
+		if err != nil {
+			return nil, err
+		}
+		return collect(nil, rows, scanRun)
+	}
+	events := func(runs []arbiter.Run, lock bool) *pgx.Batch {
+		bt := &pgx.Batch{}
+		if len(runs) == 0 {
+			return bt
+		}
+		if lock {
+			bt.Queue(`SELECT pg_advisory_xact_lock($1)`, eventLockKey)
+		}
+		for _, r := range runs {
+			bt.Queue(insertEventSQL, ns(t0), "run.running", r.Job, r.ID, "daemon", store.RunEventDetail(r))
+		}
+		bt.Queue(`SELECT pg_notify($1, '')`, eventChannel)
+		return bt
+	}
+	// inTx claims in a transaction and sends the events' batch that batch makes of the runs.
+	inTx := func(batchOf func([]arbiter.Run) *pgx.Batch) func(ctx context.Context, worker string, n int) (int, error) {
+		return func(ctx context.Context, worker string, n int) (int, error) {
+			tx, err := raw.Begin(ctx)
+			if err != nil {
+				return 0, err
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			runs, err := pick(ctx, tx, worker, n)
+			if err != nil {
+				return 0, err
+			}
+			if bt := batchOf(runs); bt.Len() > 0 {
+				if err := tx.SendBatch(ctx, bt).Close(); err != nil {
+					return 0, err
+				}
+			}
+			return len(runs), tx.Commit(ctx)
+		}
+	}
+	steps := []struct {
+		name  string
+		claim func(ctx context.Context, worker string, n int) (int, error)
+	}{
+		{"raw", func(ctx context.Context, worker string, n int) (int, error) {
+			ids, err := rawClaim(ctx, raw, worker, n)
+			return len(ids), err
+		}},
+		{"pick", func(ctx context.Context, worker string, n int) (int, error) {
+			runs, err := pick(ctx, raw, worker, n)
+			return len(runs), err
+		}},
+		{"tx", inTx(func([]arbiter.Run) *pgx.Batch { return &pgx.Batch{} })},
+		{"events", inTx(func(runs []arbiter.Run) *pgx.Batch { return events(runs, true) })},
+		{"nolock", inTx(func(runs []arbiter.Run) *pgx.Batch { return events(runs, false) })},
+		{"commit", func(ctx context.Context, worker string, n int) (int, error) {
+			conn, err := raw.Acquire(ctx)
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+				return 0, err
+			}
+			runs, err := pick(ctx, conn, worker, n)
+			if err != nil {
+				conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				return 0, err
+			}
+			bt := events(runs, true)
+			bt.Queue("COMMIT")
+			if err := conn.SendBatch(ctx, bt).Close(); err != nil {
+				conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				return 0, err
+			}
+			return len(runs), nil
+		}},
+	}
+	for _, st := range steps {
+		b.Run("step="+st.name, func(b *testing.B) {
+			eachShape(b, func(b *testing.B, claimers, batch int) {
+				drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
+					return st.claim(ctx, worker, batch)
+				})
+			})
+		})
+	}
+}

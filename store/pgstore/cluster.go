@@ -21,13 +21,20 @@ import (
 // Postgres may run it more than once and claim more than the limit. A job's labels must all be
 // among the worker's ($3); a job that runs one at a time waits while an older run of it is
 // queued or running (a queued one locked by another claimer still counts: it is still queued).
-// Runs of deleted jobs are claimed too, so that a worker ends them.
+// Runs of deleted jobs are claimed too, so that a worker ends them (no job row: NULL, so true).
+//
+// The job's conditions are a subquery per run, not a join, so that the pick walks an index of
+// the queued runs (runs_state_id) in id order and stops after $4 runs that qualify. Joined with
+// jobs, the planner (which guesses that few runs pass the label and overlap conditions) read
+// every queued run, joined and sorted them all, for each claim: a claim cost more the deeper
+// the queue, and draining a backlog took time quadratic in its depth (BENCHMARKS.md, section
+// 7). TestClaimPlan keeps it so.
 var claimRunsSQL = `WITH picked AS MATERIALIZED (
-		SELECT r.id FROM runs r LEFT JOIN jobs j ON j.name = r.job
+		SELECT r.id FROM runs r
 		WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1)
-			AND (j.name IS NULL OR j.labels <@ $3::text[])
-			AND (j.name IS NULL OR j.overlap NOT IN ('queue', 'replace') OR NOT EXISTS (
-				SELECT 1 FROM runs e WHERE e.job = r.job AND e.state IN ('queued', 'running') AND e.id < r.id))
+			AND coalesce((SELECT j.labels <@ $3::text[] AND (j.overlap NOT IN ('queue', 'replace') OR NOT EXISTS (
+					SELECT 1 FROM runs e WHERE e.job = r.job AND e.state IN ('queued', 'running') AND e.id < r.id))
+				FROM jobs j WHERE j.name = r.job), true)
 		ORDER BY r.id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED)
 	UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -88,4 +89,77 @@ func TestQueryPlans(t *testing.T) {
 			t.Errorf("%s: plan scans a whole table:\n%s", tt.name, text)
 		}
 	}
+}
+
+// TestClaimPlan: a claim walks the queued runs in id order through an index and stops at its
+// limit, whatever the depth of the queue and whatever the statistics say about it, with the
+// plan for the values and with the generic plan. No Sort: sorting means reading every queued
+// run on each claim, which made draining a backlog quadratic in its depth (BENCHMARKS.md,
+// section 7). Only the pick is checked: the overlap check of a queue job, and how the generic
+// plan (which never knows the limit, and which Postgres does not choose while it costs more)
+// finds the picked rows, are not this test's concern.
+func TestClaimPlan(t *testing.T) {
+	t.Parallel()
+	s, dsn := openEmpty(t)
+	mustJob(t, s, "plain")
+	labelled := job("labelled")
+	labelled.Labels = []string{"gpu"}
+	queued := job("one-at-a-time")
+	queued.Overlap = arbiter.OverlapQueue
+	for _, j := range []arbiter.Job{labelled, queued} {
+		if _, err := s.CreateJob(t.Context(), store.JobCreateParams{Job: j, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := rawConn(t, dsn)
+	ctx := t.Context()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	insert := func(state string, n int) {
+		exec(fmt.Sprintf(`INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at)
+			SELECT (ARRAY['plain', 'labelled', 'one-at-a-time'])[i %% 3 + 1], 'manual', i, 1, '%s', 1
+			FROM generate_series(1, %d) AS i`, state, n))
+	}
+	exec(`PREPARE claim (bigint, text, text[], int) AS ` + claimRunsSQL)
+	check := func(situation string) {
+		t.Helper()
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			exec(`SET plan_cache_mode = ` + mode)
+			for _, limit := range []int{1, 16} {
+				rows, err := conn.Query(ctx, fmt.Sprintf(`EXPLAIN EXECUTE claim(1, 'w', '{}', %d)`, limit))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []string
+				for rows.Next() {
+					var line string
+					if err := rows.Scan(&line); err != nil {
+						t.Fatal(err)
+					}
+					plan = append(plan, line)
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				text := strings.Join(plan, "\n")
+				pick := slices.IndexFunc(plan, func(l string) bool { return strings.Contains(l, " on runs r ") })
+				if strings.Contains(text, "Sort") || pick < 0 || !strings.Contains(plan[pick], "Index Scan using") {
+					t.Errorf("%s, %s, limit %d: the claim does not walk an index of the queued runs:\n%s", situation, mode, limit, text)
+				}
+			}
+		}
+	}
+	// A table with a history, analyzed while its queue was empty; then a backlog.
+	insert("succeeded", 5000)
+	exec(`ANALYZE runs`)
+	insert("queued", 2000)
+	check("a backlog after the last ANALYZE")
+	// Statistics that count the backlog: most runs are queued.
+	insert("queued", 20000)
+	exec(`ANALYZE runs`)
+	check("an analyzed backlog")
 }

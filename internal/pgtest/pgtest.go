@@ -275,10 +275,7 @@ func (s *Server) startPostgres(ctx context.Context, cred *syscall.Credential, bi
 	// Not bound to ctx: the server outlives Start. Stop ends it.
 	s.cmd = s.command(context.Background(), cred, filepath.Join(bin, "postgres"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	// A test binary that is killed must not leave a server behind: the kernel sends the
-	// postmaster SIGQUIT (immediate shutdown) when we die. Go sets the death signal after
-	// changing the credentials, so the change of user does not clear it.
-	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	dieWithTests(s.cmd.SysProcAttr)
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}

@@ -3,9 +3,15 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +28,8 @@ import (
 //	go test -run '^$' -bench Claim -benchtime 5000x ./store/pgstore/
 //
 // ns/op is per run (wall time over b.N runs); runs/s is the same figure the other way up.
+// go-cpu-µs/run and pg-cpu-µs/run are the CPU time per run of this process and of the test
+// server, which share the machine: where the time goes.
 // The test server runs with fsync and synchronous_commit off (internal/pgtest), which lowers
 // the cost of a commit on both sides alike. Nothing here is asserted: BENCHMARKS.md, section
 // 7, has the figures and what bounds them.
@@ -129,6 +137,8 @@ func drainQueue(b *testing.B, raw *pgxpool.Pool, history int64, claimers int, cl
 			}
 		})
 	}
+	goCPU := processCPU()
+	pgCPU, pgOK := serverCPU()
 	b.ResetTimer()
 	close(start)
 	wg.Wait()
@@ -137,6 +147,56 @@ func drainQueue(b *testing.B, raw *pgxpool.Pool, history int64, claimers int, cl
 		b.Fatalf("claimed %d runs of %d queued", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+	b.ReportMetric(float64((processCPU()-goCPU).Microseconds())/float64(b.N), "go-cpu-µs/run")
+	if pgEnd, ok := serverCPU(); ok && pgOK {
+		b.ReportMetric(float64((pgEnd-pgCPU).Microseconds())/float64(b.N), "pg-cpu-µs/run")
+	}
+}
+
+// processCPU is the CPU time this process has used: the claimers, the pools, the runtime.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU is the CPU time the test server has used: its postmaster, the postmaster's children
+// (the backends, the background processes) and the children it has reaped, from /proc. ok is
+// false when it cannot tell: a server it did not start (ARBITER_TEST_POSTGRES), or no /proc.
+func serverCPU() (cpu time.Duration, ok bool) {
+	if pg.SocketDir() == "" {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(pg.SocketDir(), "data", "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	postmaster, _, _ := strings.Cut(string(b), "\n")
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	const tick = 10 * time.Millisecond // USER_HZ, 100 on Linux
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // not a process, or one that just ended
+		}
+		// pid (comm) state ppid ... utime stime cutime cstime: fields 14 to 17 of proc(5),
+		// counted after the comm, which may hold spaces.
+		_, rest, found := strings.Cut(string(stat), ") ")
+		f := strings.Fields(rest)
+		if !found || len(f) < 15 || (e.Name() != postmaster && f[1] != postmaster) {
+			continue
+		}
+		for _, v := range f[11:15] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			cpu += time.Duration(n) * tick
+		}
+	}
+	return cpu, true
 }
 
 // eachShape runs bench for every concurrency and batch size.

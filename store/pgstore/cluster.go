@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +37,18 @@ var claimRunsSQL = `WITH picked AS MATERIALIZED (
 				FROM jobs j WHERE j.name = r.job), true)
 		ORDER BY r.id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED)
-	UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
-	FROM picked WHERE runs.id = picked.id
-	RETURNING ` + prefixed("runs.", runColumns)
+	, claimed AS (
+		UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
+		FROM picked WHERE runs.id = picked.id
+		RETURNING ` + prefixed("runs.", runColumns) + `)
+	, logged AS (
+		INSERT INTO events (at, kind, job, run_id, actor, detail)
+		SELECT $1, 'run.running', claimed.job, claimed.id, 'daemon', 'claimed by ' || $2
+		FROM claimed, (SELECT pg_advisory_xact_lock(` + strconv.FormatInt(eventLockKey, 10) + `)) AS event_lock
+		ORDER BY claimed.id)
+	, notified AS (
+		SELECT pg_notify('` + eventChannel + `', '') FROM (SELECT 1 FROM claimed LIMIT 1) AS first_claimed)
+	SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n ORDER BY id`
 
 // prefixed qualifies each column of a list with prefix.
 func prefixed(prefix, columns string) string {
@@ -50,29 +59,27 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(cols, ", ")
 }
 
+// ClaimRuns is one statement in one round trip: it picks and claims the runs, records their
+// events and notifies, and commits on its own. Its events take the event lock as every writer's
+// do (see flush): after its row locks (taken without waiting: SKIP LOCKED), before their ids
+// (the lock joins the rows the insert reads, so it is taken before the first of them is
+// inserted), and until the commit, which follows at once, with no round trip between.
 func (s *Store) ClaimRuns(ctx context.Context, p store.RunClaimParams) ([]arbiter.Run, error) {
 	if p.Worker == "" || p.Limit < 1 {
 		return nil, fmt.Errorf("claim runs: %w", arbiter.Invalidf("worker", "a claim names its worker and claims at least 1 run"))
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
 	}
 	labels := p.Labels
 	if labels == nil {
 		labels = []string{}
 	}
+	rows, err := s.pool.Query(ctx, claimRunsSQL, ns(p.Now), p.Worker, labels, p.Limit)
 	var runs []arbiter.Run
-	err := s.write(ctx, func(tx *wtx) error {
-		rows, err := tx.Query(ctx, claimRunsSQL, ns(p.Now), p.Worker, labels, p.Limit)
-		if err != nil {
-			return err
-		}
-		if runs, err = collect(nil, rows, scanRun); err != nil {
-			return err
-		}
-		slices.SortFunc(runs, func(a, b arbiter.Run) int { return int(a.ID - b.ID) })
-		for _, r := range runs {
-			tx.runEvent(p.Now, r, "")
-		}
-		return nil
-	})
+	if err == nil {
+		runs, err = collect(nil, rows, scanRun)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim runs for %s: %w", p.Worker, interpretError(err))
 	}

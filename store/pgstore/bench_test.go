@@ -316,31 +316,44 @@ func BenchmarkClaimCycleRaw(b *testing.B) {
 	})
 }
 
-// BenchmarkClaimSteps builds ClaimRuns up from the raw claim, one addition at a time, on a
+// BenchmarkClaimSteps builds a claim up from the raw claim, one addition at a time, on a
 // plain pool (without the store's Go code around it), to show what each costs:
 //
 //	raw      rawClaimSQL, autocommit: one round trip
-//	pick     claimRunsSQL instead (not_before, the job's labels and overlap, every column
-//	         returned), autocommit
+//	pick     ClaimRuns' pick and update without its events (not_before, the job's labels and
+//	         overlap, every column returned), autocommit
 //	tx       the same in a transaction: BEGIN and COMMIT are two more round trips
 //	events   and one event per run under the event lock, as flush sends them (the lock, the
-//	         inserts and the notification as one pipelined batch): what ClaimRuns sends
-//
-// and two that ClaimRuns does not do, to show what they would change:
-//
+//	         inserts and the notification as one pipelined batch): four round trips, what
+//	         ClaimRuns sent before it became one statement
 //	nolock   events without the event lock (which keeps event ids committing in order)
 //	commit   events with COMMIT in the events' batch, one round trip fewer
+//	one      claimRunsSQL: the pick, the update, the events and the notification in one
+//	         statement, autocommit: what ClaimRuns sends
 func BenchmarkClaimSteps(b *testing.B) {
 	_, raw, history := benchDB(b)
-	pick := func(ctx context.Context, q interface {
+	// The pick is cut from claimRunsSQL, so that the two cannot drift apart.
+	pickCTE, _, ok := strings.Cut(claimRunsSQL, ", claimed AS (")
+	if !ok {
+		b.Fatal("claimRunsSQL has no claimed CTE to cut its pick from: update BenchmarkClaimSteps")
+	}
+	pickSQL := pickCTE + ` UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
+		FROM picked WHERE runs.id = picked.id
+		RETURNING ` + prefixed("runs.", runColumns)
+	query := func(sql string) func(ctx context.Context, q interface {
 		Query(context.Context, string, ...any) (pgx.Rows, error)
 	}, worker string, batch int) ([]arbiter.Run, error) {
-		rows, err := q.Query(ctx, claimRunsSQL, ns(t0), worker, []string{}, batch)
-		if err != nil {
-			return nil, err
+		return func(ctx context.Context, q interface {
+			Query(context.Context, string, ...any) (pgx.Rows, error)
+		}, worker string, batch int) ([]arbiter.Run, error) {
+			rows, err := q.Query(ctx, sql, ns(t0), worker, []string{}, batch)
+			if err != nil {
+				return nil, err
+			}
+			return collect(nil, rows, scanRun)
 		}
-		return collect(nil, rows, scanRun)
 	}
+	pick, one := query(pickSQL), query(claimRunsSQL)
 	events := func(runs []arbiter.Run, lock bool) *pgx.Batch {
 		bt := &pgx.Batch{}
 		if len(runs) == 0 {
@@ -411,6 +424,10 @@ func BenchmarkClaimSteps(b *testing.B) {
 				return 0, err
 			}
 			return len(runs), nil
+		}},
+		{"one", func(ctx context.Context, worker string, n int) (int, error) {
+			runs, err := one(ctx, raw, worker, n)
+			return len(runs), err
 		}},
 	}
 	for _, st := range steps {

@@ -237,7 +237,7 @@ func rawClaim(ctx context.Context, raw *pgxpool.Pool, worker string, batch int) 
 }
 
 // BenchmarkClaim drains the queue through Store.ClaimRuns: the pick with labels and overlap,
-// the move to running, and one event per claimed run under the event lock, in one transaction.
+// the move to running, and one event per claimed run under the event lock, all atomic.
 func BenchmarkClaim(b *testing.B) {
 	s, raw, history := benchDB(b)
 	eachShape(b, func(b *testing.B, claimers, batch int) {

@@ -180,11 +180,6 @@ func (p *dispatcher) running() (running, waiting int) {
 	return running, waiting
 }
 
-// cancel stops an active run on a user's request; false when the run is not active here.
-func (p *dispatcher) cancel(id int64, actor string) bool {
-	return p.cancelWith(id, &cancelledError{actor: actor})
-}
-
 // cancelWith stops an active run, recording cause as the reason.
 func (p *dispatcher) cancelWith(id int64, cause error) bool {
 	p.mu.Lock()

@@ -270,23 +270,28 @@ func (c *cluster) claim(ctx context.Context) {
 	}
 }
 
-// execute runs a claimed run here; a run whose job was deleted meanwhile ends cancelled.
+// execute runs a claimed run here; a run whose job was deleted meanwhile ends cancelled. The
+// run is this node's from its claim on, so reading its job and recording its end are tried
+// again while the store cannot be reached: given up, the run would stay running until the node
+// stops.
 func (c *cluster) execute(ctx context.Context, r arbiter.Run) {
 	d := c.d
-	job, err := d.store.GetJob(ctx, r.Job)
-	if err != nil {
-		reason := "cancelled: the job was deleted"
-		if !errors.Is(err, arbiter.ErrNotFound) {
-			reason = "could not start: " + err.Error()
-		}
-		if _, ferr := d.store.FinishRun(context.WithoutCancel(ctx), store.RunFinishParams{
-			ID: r.ID, State: arbiter.StateCancelled, Reason: reason, Now: d.clock.Now(),
-		}); ferr != nil {
-			d.log.Error("record run end", "run", r.ID, "err", ferr)
-		}
+	bg := context.WithoutCancel(ctx)
+	var job arbiter.Job
+	err := d.persist(bg, "load a claimed run's job", func() error {
+		var err error
+		job, err = d.store.GetJob(bg, r.Job)
+		return err
+	})
+	if err == nil {
+		d.runs.dispatch(r, job)
 		return
 	}
-	d.runs.dispatch(r, job)
+	state, reason := arbiter.StateCancelled, "cancelled: the job was deleted"
+	if !errors.Is(err, arbiter.ErrNotFound) {
+		state, reason = arbiter.StateFailed, "could not start: "+err.Error()
+	}
+	d.runs.finish(bg, r.ID, state, nil, "", reason)
 }
 
 // watchCancels stops the runs of this node that another node asked to cancel (a user's

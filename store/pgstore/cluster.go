@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/store"
@@ -217,6 +218,22 @@ type SchedulerLock struct {
 // lockPing is how often the holder checks that its lock's connection still lives.
 const lockPing = time.Second
 
+// lockIdleTimeout ends, on the server, the session of a holder that stopped pinging: a node that
+// froze (a stopped process, a suspended VM) or was cut off by the network keeps its socket, so
+// Postgres would otherwise keep the session, and the lock, until TCP gave up on it, hours later.
+// The holder pings every lockPing; the standbys take the lock within this much of its silence.
+const lockIdleTimeout = 10 * lockPing
+
+// lockSessionSQL bounds the lock's session: idle_session_timeout (PostgreSQL 14 and later) for a
+// holder that froze or went silent, and TCP keepalives for a host that vanished, on servers
+// without it.
+var lockSessionSQL = []string{
+	fmt.Sprintf(`SET idle_session_timeout = %d`, lockIdleTimeout.Milliseconds()),
+	`SET tcp_keepalives_idle = 5`,
+	`SET tcp_keepalives_interval = 1`,
+	`SET tcp_keepalives_count = 5`,
+}
+
 // TryLead takes the lock if it is free. lost is closed once the lock may be held no longer.
 func (l *SchedulerLock) TryLead(ctx context.Context) (lost <-chan struct{}, ok bool, err error) {
 	l.mu.Lock()
@@ -230,6 +247,16 @@ func (l *SchedulerLock) TryLead(ctx context.Context) (lost <-chan struct{}, ok b
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
 		return nil, false, fmt.Errorf("scheduler lock: connect to %s: %w", l.s.dsn, err)
+	}
+	for _, q := range lockSessionSQL {
+		if _, err := conn.Exec(cctx, q); err != nil {
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42704" { // undefined_object: an older server
+				conn.Close(context.Background())
+				return nil, false, fmt.Errorf("scheduler lock: %s: %w", q, err)
+			}
+			l.s.log.Debug("the server does not know a setting of the scheduler lock's session", "sql", q)
+		}
 	}
 	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, schedulerLockKey).Scan(&ok); err != nil || !ok {
 		conn.Close(context.Background())

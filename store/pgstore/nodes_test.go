@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/store"
@@ -110,4 +111,54 @@ func TestReplaceSecretsWaitsForPuts(t *testing.T) {
 	if got, err := s.GetSecret(ctx, "a"); err != nil || got.KeyID != "old" {
 		t.Errorf("secret a after the refused rotation = %+v, %v; want it under key old", got, err)
 	}
+}
+
+// One node at a time holds the scheduler lock; its session carries the idle timeout that lets
+// the server end it when the holder goes silent, and Resign frees it for another node.
+func TestSchedulerLock(t *testing.T) {
+	t.Parallel()
+	dsn := pg.NewDatabase(t)
+	a, b := openAt(t, dsn, Options{}).SchedulerLock(), openAt(t, dsn, Options{}).SchedulerLock()
+	lost, ok, err := a.TryLead(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("TryLead of a free lock = %v, %v; want it taken", ok, err)
+	}
+	if _, ok, err := b.TryLead(t.Context()); err != nil || ok {
+		t.Fatalf("TryLead of a held lock = %v, %v; want false, nil", ok, err)
+	}
+	var timeout string
+	if err := a.conn.QueryRow(t.Context(), `SHOW idle_session_timeout`).Scan(&timeout); err != nil || timeout != "10s" {
+		t.Errorf("the lock session's idle_session_timeout = %q, %v; want 10s", timeout, err)
+	}
+	a.Resign()
+	select {
+	case <-lost:
+	default:
+		t.Error("Resign did not close the lost channel")
+	}
+	if _, ok, err := b.TryLead(t.Context()); err != nil || !ok {
+		t.Fatalf("TryLead after the holder resigned = %v, %v; want it taken", ok, err)
+	}
+
+	// A holder that goes silent, as a frozen node does, keeping its socket: the server ends its
+	// session and another node takes the lock.
+	close(b.stop)
+	<-b.done
+	c := openAt(t, dsn, Options{}).SchedulerLock()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, ok, err := c.TryLead(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lock of a silent holder was still held a minute later")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.Resign()
+	b.conn.Close(context.Background())
 }

@@ -1,10 +1,11 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,18 +39,9 @@ var claimRunsSQL = `WITH picked AS MATERIALIZED (
 				FROM jobs j WHERE j.name = r.job), true)
 		ORDER BY r.id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED)
-	, claimed AS (
-		UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
-		FROM picked WHERE runs.id = picked.id
-		RETURNING ` + prefixed("runs.", runColumns) + `)
-	, logged AS (
-		INSERT INTO events (at, kind, job, run_id, actor, detail)
-		SELECT $1, 'run.running', claimed.job, claimed.id, 'daemon', 'claimed by ' || $2
-		FROM claimed, (SELECT pg_advisory_xact_lock(` + strconv.FormatInt(eventLockKey, 10) + `)) AS event_lock
-		ORDER BY claimed.id)
-	, notified AS (
-		SELECT pg_notify('` + eventChannel + `', '') FROM (SELECT 1 FROM claimed LIMIT 1) AS first_claimed)
-	SELECT claimed.* FROM claimed, (SELECT count(*) FROM notified) AS n ORDER BY id`
+	UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
+	FROM picked WHERE runs.id = picked.id
+	RETURNING ` + prefixed("runs.", runColumns)
 
 // prefixed qualifies each column of a list with prefix.
 func prefixed(prefix, columns string) string {
@@ -60,11 +52,10 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(cols, ", ")
 }
 
-// ClaimRuns is one statement in one round trip: it picks and claims the runs, records their
-// events and notifies, and commits on its own. Its events take the event lock as every writer's
-// do (see flush): after its row locks (taken without waiting: SKIP LOCKED), before their ids
-// (the lock joins the rows the insert reads, so it is taken before the first of them is
-// inserted), and until the commit, which follows at once, with no round trip between.
+// ClaimRuns is one statement in one round trip, which commits on its own. It records no event
+// and takes no lock but the rows': the claimed run's start (StartRun) records its event, with
+// its pid, once the worker has started its process, so claimers on several nodes never wait for
+// each other, nor for the event log's writers (BENCHMARKS.md, section 7).
 func (s *Store) ClaimRuns(ctx context.Context, p store.RunClaimParams) ([]arbiter.Run, error) {
 	if p.Worker == "" || p.Limit < 1 {
 		return nil, fmt.Errorf("claim runs: %w", arbiter.Invalidf("worker", "a claim names its worker and claims at least 1 run"))
@@ -80,6 +71,7 @@ func (s *Store) ClaimRuns(ctx context.Context, p store.RunClaimParams) ([]arbite
 	var runs []arbiter.Run
 	if err == nil {
 		runs, err = collect(nil, rows, scanRun)
+		slices.SortFunc(runs, func(a, b arbiter.Run) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim runs for %s: %w", p.Worker, interpretError(err))
@@ -106,7 +98,7 @@ func (s *Store) CancelRun(ctx context.Context, p store.RunCancelParams) (arbiter
 		run, err = scanRun(tx.QueryRow(ctx, `UPDATE runs SET cancel_requested = $1
 			WHERE id = $2 AND state = 'running' RETURNING `+runColumns, p.Reason, p.ID))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tx.runConflict(ctx, p.ID, "queued or running")
+			return runConflict(ctx, tx, p.ID, "queued or running")
 		}
 		if err == nil {
 			// Not an event of the log's kinds, but the running node must wake: notify.

@@ -114,7 +114,7 @@ func TestEventsNeverSkipped(t *testing.T) {
 			for i := range each {
 				now := t0.Add(time.Duration(w*each+i) * time.Second)
 				var err error
-				switch i % 4 {
+				switch i % 5 {
 				case 0: // one event
 					err = s.AppendEvent(ctx, arbiter.Event{At: now, Kind: "test.append", Detail: fmt.Sprint(w, i)})
 				case 1: // three events in one transaction
@@ -125,6 +125,15 @@ func TestEventsNeverSkipped(t *testing.T) {
 				case 3: // a fire: an insert and an event
 					_, _, err = s.InsertFire(ctx, store.FireInsertParams{Job: "shared", ScheduledAt: now,
 						Trigger: arbiter.TriggerSchedule, State: arbiter.StateQueued, Now: now})
+				case 4: // a run's life: its start and end are one statement each (changeRunSQL)
+					var r arbiter.Run
+					r, err = s.InsertRun(ctx, store.RunInsertParams{Job: "shared", Trigger: arbiter.TriggerManual, Now: now})
+					if err == nil {
+						_, err = s.StartRun(ctx, store.RunStartParams{ID: r.ID, PID: 1, Worker: "w", Now: now})
+					}
+					if err == nil {
+						_, err = s.FinishRun(ctx, store.RunFinishParams{ID: r.ID, State: arbiter.StateSucceeded, Now: now})
+					}
 				}
 				if err != nil {
 					failure <- err
@@ -177,8 +186,9 @@ func TestEventsNeverSkipped(t *testing.T) {
 		}
 		after = page[len(page)-1].ID
 	}
-	// 1 job.created, then per writer each/4 of: 1 append, 3 job.created, 1 run.queued, 1 run.queued.
-	if want := 1 + writers*each/4*6; len(all) != want {
+	// 1 job.created, then per writer each/5 of: 1 append, 3 job.created, 1 run.queued, 1 run.queued,
+	// and run.queued, run.running and run.succeeded.
+	if want := 1 + writers*each/5*9; len(all) != want {
 		t.Fatalf("%d events in the log, want %d", len(all), want)
 	}
 	if !slices.Equal(seen, all) {
@@ -191,3 +201,37 @@ func TestEventsNeverSkipped(t *testing.T) {
 		t.Errorf("the follower saw %d events, the log holds %d; %d skipped", len(seen), len(all), missing)
 	}
 }
+
+// The events that StartRun and FinishRun record in their statement say what store.RunEventDetail
+// says of the run.
+func TestRunDetailSQL(t *testing.T) {
+	t.Parallel()
+	s := openAt(t, pg.NewDatabase(t), Options{})
+	runs := []arbiter.Run{
+		{State: arbiter.StateRunning, PID: 31337, Worker: "node-1"},
+		{State: arbiter.StateRunning, Worker: "node-2"},
+		{State: arbiter.StateRunning, PID: 7},
+		{State: arbiter.StateSucceeded, ExitCode: intp(0)},
+		{State: arbiter.StateFailed, ExitCode: intp(-3)},
+		{State: arbiter.StateFailed, ExitCode: intp(1), Reason: "exit status 1: no such file"},
+		{State: arbiter.StateTimedOut, Signal: "SIGKILL"},
+		{State: arbiter.StateTimedOut, Signal: "SIGTERM", Reason: "timed out after 1s"},
+		{State: arbiter.StateCancelled, Reason: "cancelled by uid:1000"},
+		{State: arbiter.StateLost},
+		{State: arbiter.StateRunning, PID: 1, Worker: "ünï ✓", Reason: "retry 2 of 3"},
+	}
+	for _, r := range runs {
+		var got string
+		err := s.pool.QueryRow(t.Context(), `SELECT `+runDetailSQL+`
+			FROM (VALUES ($1::text, $2::text, $3::integer, $4::text, $5::integer, $6::text)) AS c (state, reason, exit_code, signal, pid, worker)`,
+			string(r.State), r.Reason, r.ExitCode, r.Signal, r.PID, r.Worker).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := store.RunEventDetail(r); got != want {
+			t.Errorf("detail of %+v = %q; store.RunEventDetail says %q", r, got, want)
+		}
+	}
+}
+
+func intp(n int) *int { return &n }

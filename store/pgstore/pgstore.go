@@ -133,11 +133,17 @@ const maxAttempts = 5
 // it returns to its caller. The error is returned as the driver or fn made it: callers map it
 // with interpretError.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.retry(ctx, func() error { return s.writeOnce(ctx, fn) })
+}
+
+// retry runs a write, and again when it failed in a way that a second try may not: a
+// serialization failure, a deadlock, or a request that never reached the server.
+func (s *Store) retry(ctx context.Context, writeOnce func() error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
+		err := writeOnce()
 		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
 		}

@@ -177,74 +177,94 @@ func (w *wtx) retryTarget(ctx context.Context, job string, id int64) (arbiter.Ru
 }
 
 // runConflict explains why an UPDATE guarded by a state condition touched nothing: the run is
-// missing (pgx.ErrNoRows) or in the wrong state (ErrConflict).
-func (w *wtx) runConflict(ctx context.Context, id int64, want string) error {
+// missing (ErrNoRows) or in the wrong state (ErrConflict). q is the pool, or the transaction
+// that tried the UPDATE.
+func runConflict(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id int64, want string) error {
 	var state string
-	if err := w.QueryRow(ctx, `SELECT state FROM runs WHERE id = $1`, id).Scan(&state); err != nil {
+	if err := q.QueryRow(ctx, `SELECT state FROM runs WHERE id = $1`, id).Scan(&state); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: run is %s, not %s", arbiter.ErrConflict, state, want)
 }
 
-// The state conditions make concurrent transitions safe: a second UPDATE of the row waits for
-// the first, then finds the state changed and touches nothing.
-const startRunSQL = `UPDATE runs SET state = 'running', started_at = $1, pid = $2, worker = $3
-	WHERE id = $4 AND state = 'queued'
-	RETURNING ` + runColumns
+// runDetailSQL is store.RunEventDetail in SQL, of the run c as it is after its change, for the
+// events that a run's change records in the same statement (changeRunSQL). TestRunDetailSQL
+// holds the two to the same texts.
+const runDetailSQL = `CASE
+		WHEN c.reason <> '' THEN c.reason
+		WHEN c.signal <> '' THEN 'killed by ' || c.signal
+		WHEN c.exit_code IS NOT NULL THEN 'exit code ' || c.exit_code
+		WHEN c.state = 'running' AND c.pid = 0 THEN 'claimed by ' || c.worker
+		WHEN c.state = 'running' THEN 'pid ' || c.pid || ' on ' || c.worker
+		ELSE '' END`
 
-// startClaimedSQL records the process of a run its worker claimed (ClaimRuns): the claim
-// already made it running, so no event is recorded again.
-const startClaimedSQL = `UPDATE runs SET started_at = $1, pid = $2
-	WHERE id = $3 AND state = 'running' AND worker = $4 AND pid = 0
-	RETURNING ` + runColumns
+// changeRunSQL makes update, a statement that changes one run, record the run's event and
+// notify in the same statement, which commits on its own: one round trip where a transaction
+// takes four (BEGIN, the update, the events' batch, COMMIT). at and actor are the event's time
+// and actor, as parameters of update ($n) or literals. It returns the changed run, or no row
+// when update changed none.
+//
+// The event lock is taken per changed row, as the row is read for its event: after the update's
+// row lock, so that the event lock stays the last lock a transaction takes (see the package
+// comment), and until the commit, which follows at once.
+func changeRunSQL(update, at, actor string) string {
+	return `WITH changed AS (` + update + ` RETURNING ` + runColumns + `)
+	, logged AS (
+		INSERT INTO events (at, kind, job, run_id, actor, detail)
+		SELECT ` + at + `, 'run.' || c.state, c.job, c.id, ` + actor + `, ` + runDetailSQL + `
+		FROM (SELECT pg_advisory_xact_lock(` + strconv.FormatInt(eventLockKey, 10) + `) AS locked, changed.* FROM changed) AS c
+		RETURNING 1)
+	, notified AS (
+		SELECT pg_notify('` + eventChannel + `', '') FROM (SELECT 1 FROM logged LIMIT 1) AS first_logged)
+	SELECT changed.* FROM changed, (SELECT count(*) FROM notified) AS n`
+}
+
+// changeRun runs a changeRunSQL statement and returns the run it changed; want is the state
+// that the run must have been in, for the conflict it reports when it changed none.
+func (s *Store) changeRun(ctx context.Context, id int64, want, sql string, args ...any) (arbiter.Run, error) {
+	var run arbiter.Run
+	err := s.retry(ctx, func() error {
+		var err error
+		run, err = scanRun(s.pool.QueryRow(ctx, sql, args...))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return runConflict(ctx, s.pool, id, want)
+		}
+		return err
+	})
+	return run, err
+}
+
+// startRunSQL starts a queued run, or one its worker claimed (ClaimRuns, pid still 0); either
+// way this is when the run's process started, and its run.running event is recorded. The state
+// conditions make concurrent transitions safe: a second UPDATE of the row waits for the first,
+// then finds the state changed and touches nothing.
+var startRunSQL = changeRunSQL(`UPDATE runs SET state = 'running', started_at = $1, pid = $2, worker = $3
+	WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND worker = $3 AND pid = 0))`, `$1`, `'daemon'`)
 
 func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
-	var run arbiter.Run
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		run, err = scanRun(tx.QueryRow(ctx, startRunSQL, ns(p.Now), p.PID, p.Worker, p.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			run, err = scanRun(tx.QueryRow(ctx, startClaimedSQL, ns(p.Now), p.PID, p.ID, p.Worker))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return tx.runConflict(ctx, p.ID, "queued")
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		tx.runEvent(p.Now, run, "")
-		return nil
-	})
+	run, err := s.changeRun(ctx, p.ID, "queued", startRunSQL, ns(p.Now), p.PID, p.Worker, p.ID)
 	if err != nil {
 		return arbiter.Run{}, fmt.Errorf("start run %d: %w", p.ID, interpretError(err))
 	}
 	return run, nil
 }
 
-const finishRunSQL = `UPDATE runs SET state = $1, finished_at = $2, exit_code = $3, signal = $4, reason = $5
-	WHERE id = $6 AND state IN ('queued', 'running')
-	RETURNING ` + runColumns
+var finishRunSQL = changeRunSQL(`UPDATE runs SET state = $1, finished_at = $2, exit_code = $3, signal = $4, reason = $5
+	WHERE id = $6 AND state IN ('queued', 'running')`, `$2`, `$7`)
 
 func (s *Store) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter.Run, error) {
 	if !p.State.Valid() || !p.State.Terminal() {
 		return arbiter.Run{}, fmt.Errorf("finish run %d: %w", p.ID,
 			arbiter.Invalidf("state", "%q is not a terminal state", p.State))
 	}
-	var run arbiter.Run
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		run, err = scanRun(tx.QueryRow(ctx, finishRunSQL,
-			string(p.State), ns(p.Now), p.ExitCode, p.Signal, p.Reason, p.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tx.runConflict(ctx, p.ID, "queued or running")
-		}
-		if err != nil {
-			return err
-		}
-		tx.runEvent(p.Now, run, p.Actor)
-		return nil
-	})
+	actor := p.Actor
+	if actor == "" {
+		actor = "daemon"
+	}
+	run, err := s.changeRun(ctx, p.ID, "queued or running", finishRunSQL,
+		string(p.State), ns(p.Now), p.ExitCode, p.Signal, p.Reason, p.ID, actor)
 	if err != nil {
 		return arbiter.Run{}, fmt.Errorf("finish run %d: %w", p.ID, interpretError(err))
 	}

@@ -19,7 +19,8 @@ import (
 // claimRunsSQL picks the runs a worker may take and moves them to running in one statement.
 // A job's labels must all be among the worker's (?3, a JSON array); a job that runs one at a
 // time waits while an older run of it is queued or running. Runs of deleted jobs (no jobs row)
-// are claimed too, so that a worker ends them.
+// are claimed too, so that a worker ends them. A claim records no event: the run's start
+// (StartRun) does, with the process's pid, once the worker has started it.
 const claimRunsSQL = `UPDATE runs SET state = 'running', started_at = ?1, worker = ?2, pid = 0
 	WHERE id IN (
 		SELECT r.id FROM runs r LEFT JOIN jobs j ON j.name = r.job
@@ -49,11 +50,6 @@ func (s *Store) ClaimRuns(ctx context.Context, p store.RunClaimParams) ([]arbite
 			return err
 		}
 		slices.SortFunc(runs, func(a, b arbiter.Run) int { return int(a.ID - b.ID) })
-		for _, r := range runs {
-			if err := s.runEvent(ctx, tx, p.Now, r, ""); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {

@@ -191,14 +191,10 @@ func (s *Store) runConflict(ctx context.Context, tx *sql.Tx, id int64, want stri
 	return fmt.Errorf("%w: run is %s, not %s", arbiter.ErrConflict, state, want)
 }
 
-const startRunSQL = `UPDATE runs SET state = 'running', started_at = ?, pid = ?, worker = ?
-	WHERE id = ? AND state = 'queued'
-	RETURNING ` + runColumns
-
-// startClaimedSQL records the process of a run its worker claimed (ClaimRuns): the claim
-// already made it running, so no event is recorded again.
-const startClaimedSQL = `UPDATE runs SET started_at = ?, pid = ?
-	WHERE id = ? AND state = 'running' AND worker = ? AND pid = 0
+// startRunSQL starts a queued run, or one its worker claimed (ClaimRuns, pid still 0); either
+// way this is when the run's process started, and its run.running event is recorded.
+const startRunSQL = `UPDATE runs SET state = 'running', started_at = ?1, pid = ?2, worker = ?3
+	WHERE id = ?4 AND (state = 'queued' OR (state = 'running' AND worker = ?3 AND pid = 0))
 	RETURNING ` + runColumns
 
 func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
@@ -208,11 +204,7 @@ func (s *Store) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.R
 		run, err = scanRun(tx.StmtContext(ctx, s.ws.startRun).QueryRowContext(ctx,
 			ns(p.Now), p.PID, p.Worker, p.ID))
 		if errors.Is(err, sql.ErrNoRows) {
-			run, err = scanRun(tx.QueryRowContext(ctx, startClaimedSQL, ns(p.Now), p.PID, p.ID, p.Worker))
-			if errors.Is(err, sql.ErrNoRows) {
-				return s.runConflict(ctx, tx, p.ID, "queued")
-			}
-			return err
+			return s.runConflict(ctx, tx, p.ID, "queued")
 		}
 		if err != nil {
 			return err

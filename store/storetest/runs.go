@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -267,6 +268,11 @@ func testFinishRun(t *testing.T, s store.Store) {
 		_, err = s.FinishRun(ctx, store.RunFinishParams{ID: run.ID, State: arbiter.StateSucceeded, ExitCode: intp(0), Now: at(5)})
 		wantErr(t, "FinishRun twice", err, arbiter.ErrConflict)
 		wantEqual(t, "GetRun after the second finish", getRun(t, s, run.ID), want)
+		wantEqual(t, "the run's events", runEvents(t, s, run.ID), []arbiter.Event{
+			{At: at(1), Kind: "run.queued", Job: "backup", RunID: run.ID, Actor: "daemon"},
+			{At: at(2), Kind: "run.running", Job: "backup", RunID: run.ID, Actor: "daemon", Detail: fmt.Sprintf("pid %d on %s", run.PID, run.Worker)},
+			{At: at(4), Kind: "run.failed", Job: "backup", RunID: run.ID, Actor: "uid:1000", Detail: "exit status 3"},
+		})
 	})
 
 	t.Run("exit code zero and signal", func(t *testing.T) {
@@ -281,6 +287,13 @@ func testFinishRun(t *testing.T, s store.Store) {
 		if err != nil || got.ExitCode != nil || got.Signal != "SIGKILL" || got.State != arbiter.StateTimedOut {
 			t.Errorf("FinishRun with a signal = %+v, %v; want SIGKILL and no exit code", got, err)
 		}
+		var details []string
+		for _, e := range append(runEvents(t, s, ok.ID), runEvents(t, s, killed.ID)...) {
+			if e.Kind != "run.queued" && e.Kind != "run.running" {
+				details = append(details, e.Kind+": "+e.Detail)
+			}
+		}
+		wantEqual(t, "the finishes' events", details, []string{"run.succeeded: exit code 0", "run.timed_out: timeout after 1m30s"})
 	})
 
 	t.Run("from queued", func(t *testing.T) {

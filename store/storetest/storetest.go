@@ -215,4 +215,17 @@ func allEvents(t *testing.T, s store.Store) []arbiter.Event {
 	return events
 }
 
+// runEvents is the log of one run's changes, without ids.
+func runEvents(t *testing.T, s store.Store, runID int64) []arbiter.Event {
+	t.Helper()
+	var out []arbiter.Event
+	for _, e := range allEvents(t, s) {
+		if e.RunID == runID {
+			e.ID = 0
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func intp(n int) *int { return &n }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arbiterd/arbiter"
@@ -236,8 +235,8 @@ func rawClaim(ctx context.Context, raw *pgxpool.Pool, worker string, batch int) 
 	return ids, rows.Err()
 }
 
-// BenchmarkClaim drains the queue through Store.ClaimRuns: the pick with labels and overlap,
-// the move to running, and one event per claimed run under the event lock, all atomic.
+// BenchmarkClaim drains the queue through Store.ClaimRuns: the pick with not_before, labels and
+// overlap, and the move to running, every column returned, in one statement.
 func BenchmarkClaim(b *testing.B) {
 	s, raw, history := benchDB(b)
 	eachShape(b, func(b *testing.B, claimers, batch int) {
@@ -260,7 +259,7 @@ func BenchmarkClaimRaw(b *testing.B) {
 }
 
 // BenchmarkClaimCycle is what a worker records per run: the claim, the start of its process
-// (StartRun) and its end (FinishRun), the last with its event.
+// (StartRun) and its end (FinishRun), each of the last two with its event.
 func BenchmarkClaimCycle(b *testing.B) {
 	s, raw, history := benchDB(b)
 	zero := 0
@@ -314,129 +313,4 @@ func BenchmarkClaimCycleRaw(b *testing.B) {
 			return len(ids), nil
 		})
 	})
-}
-
-// BenchmarkClaimSteps builds a claim up from the raw claim, one addition at a time, on a
-// plain pool (without the store's Go code around it), to show what each costs:
-//
-//	raw      rawClaimSQL, autocommit: one round trip
-//	pick     ClaimRuns' pick and update without its events (not_before, the job's labels and
-//	         overlap, every column returned), autocommit
-//	tx       the same in a transaction: BEGIN and COMMIT are two more round trips
-//	events   and one event per run under the event lock, as flush sends them (the lock, the
-//	         inserts and the notification as one pipelined batch): four round trips, what
-//	         ClaimRuns sent before it became one statement
-//	nolock   events without the event lock (which keeps event ids committing in order)
-//	commit   events with COMMIT in the events' batch, one round trip fewer
-//	one      claimRunsSQL: the pick, the update, the events and the notification in one
-//	         statement, autocommit: what ClaimRuns sends
-func BenchmarkClaimSteps(b *testing.B) {
-	_, raw, history := benchDB(b)
-	// The pick is cut from claimRunsSQL, so that the two cannot drift apart.
-	pickCTE, _, ok := strings.Cut(claimRunsSQL, ", claimed AS (")
-	if !ok {
-		b.Fatal("claimRunsSQL has no claimed CTE to cut its pick from: update BenchmarkClaimSteps")
-	}
-	pickSQL := pickCTE + ` UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
-		FROM picked WHERE runs.id = picked.id
-		RETURNING ` + prefixed("runs.", runColumns)
-	query := func(sql string) func(ctx context.Context, q interface {
-		Query(context.Context, string, ...any) (pgx.Rows, error)
-	}, worker string, batch int) ([]arbiter.Run, error) {
-		return func(ctx context.Context, q interface {
-			Query(context.Context, string, ...any) (pgx.Rows, error)
-		}, worker string, batch int) ([]arbiter.Run, error) {
-			rows, err := q.Query(ctx, sql, ns(t0), worker, []string{}, batch)
-			if err != nil {
-				return nil, err
-			}
-			return collect(nil, rows, scanRun)
-		}
-	}
-	pick, one := query(pickSQL), query(claimRunsSQL)
-	events := func(runs []arbiter.Run, lock bool) *pgx.Batch {
-		bt := &pgx.Batch{}
-		if len(runs) == 0 {
-			return bt
-		}
-		if lock {
-			bt.Queue(`SELECT pg_advisory_xact_lock($1)`, eventLockKey)
-		}
-		for _, r := range runs {
-			bt.Queue(insertEventSQL, ns(t0), "run.running", r.Job, r.ID, "daemon", store.RunEventDetail(r))
-		}
-		bt.Queue(`SELECT pg_notify($1, '')`, eventChannel)
-		return bt
-	}
-	// inTx claims in a transaction and sends the events' batch that batch makes of the runs.
-	inTx := func(batchOf func([]arbiter.Run) *pgx.Batch) func(ctx context.Context, worker string, n int) (int, error) {
-		return func(ctx context.Context, worker string, n int) (int, error) {
-			tx, err := raw.Begin(ctx)
-			if err != nil {
-				return 0, err
-			}
-			defer tx.Rollback(context.WithoutCancel(ctx))
-			runs, err := pick(ctx, tx, worker, n)
-			if err != nil {
-				return 0, err
-			}
-			if bt := batchOf(runs); bt.Len() > 0 {
-				if err := tx.SendBatch(ctx, bt).Close(); err != nil {
-					return 0, err
-				}
-			}
-			return len(runs), tx.Commit(ctx)
-		}
-	}
-	steps := []struct {
-		name  string
-		claim func(ctx context.Context, worker string, n int) (int, error)
-	}{
-		{"raw", func(ctx context.Context, worker string, n int) (int, error) {
-			ids, err := rawClaim(ctx, raw, worker, n)
-			return len(ids), err
-		}},
-		{"pick", func(ctx context.Context, worker string, n int) (int, error) {
-			runs, err := pick(ctx, raw, worker, n)
-			return len(runs), err
-		}},
-		{"tx", inTx(func([]arbiter.Run) *pgx.Batch { return &pgx.Batch{} })},
-		{"events", inTx(func(runs []arbiter.Run) *pgx.Batch { return events(runs, true) })},
-		{"nolock", inTx(func(runs []arbiter.Run) *pgx.Batch { return events(runs, false) })},
-		{"commit", func(ctx context.Context, worker string, n int) (int, error) {
-			conn, err := raw.Acquire(ctx)
-			if err != nil {
-				return 0, err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
-				return 0, err
-			}
-			runs, err := pick(ctx, conn, worker, n)
-			if err != nil {
-				conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				return 0, err
-			}
-			bt := events(runs, true)
-			bt.Queue("COMMIT")
-			if err := conn.SendBatch(ctx, bt).Close(); err != nil {
-				conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				return 0, err
-			}
-			return len(runs), nil
-		}},
-		{"one", func(ctx context.Context, worker string, n int) (int, error) {
-			runs, err := one(ctx, raw, worker, n)
-			return len(runs), err
-		}},
-	}
-	for _, st := range steps {
-		b.Run("step="+st.name, func(b *testing.B) {
-			eachShape(b, func(b *testing.B, claimers, batch int) {
-				drainQueue(b, raw, history, claimers, func(ctx context.Context, worker string) (int, error) {
-					return st.claim(ctx, worker, batch)
-				})
-			})
-		})
-	}
 }

@@ -30,8 +30,10 @@
 // it until it commits: from its first event insert to its commit, nobody else inserts events,
 // and ids become visible in id order. Operations collect their events as they go and write them
 // last, just before COMMIT, so the lock is held for one round trip (lock, inserts and NOTIFY
-// are sent as one pipelined batch), not for the operation's own work. The lock is always the
-// last one a transaction takes, so it cannot be part of a deadlock cycle.
+// are sent as one pipelined batch), not for the operation's own work. A run's start and end,
+// the writes a worker makes per run, are one statement each instead (changeRunSQL): the change,
+// the lock, the event and NOTIFY, committed at once, so the lock is held for no round trip. The
+// lock is always the last one a transaction takes, so it cannot be part of a deadlock cycle.
 //
 // # Advisory lock keys
 //
@@ -46,9 +48,11 @@
 //
 // The scheduler's lock (SchedulerLock) is held on a connection of its own for as long as the node
 // leads; when that session ends, Postgres releases the lock and a standby takes it. Workers
-// claim queued runs with UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED), so
-// claimers on several nodes take disjoint batches without waiting for each other. Heartbeats
-// (table nodes) record no event: they would drown the log.
+// claim queued runs with one statement that picks them FOR UPDATE SKIP LOCKED and moves them
+// to running, so claimers on several nodes take disjoint batches without waiting for each
+// other. A claim records no event, and so does not take the event lock: the run's start records
+// run.running, with its pid, once the worker has started the process. Heartbeats (table nodes)
+// record no event either: they would drown the log.
 //
 // # Change notification
 //

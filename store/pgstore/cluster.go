@@ -18,27 +18,26 @@ import (
 )
 
 // claimRunsSQL picks the runs a worker may take and moves them to running in one statement.
-// FOR UPDATE OF r SKIP LOCKED lets claimers on several nodes take disjoint batches without
-// waiting for each other. The pick is a MATERIALIZED CTE: as a subquery of WHERE id IN (...),
-// Postgres may run it more than once and claim more than the limit. A job's labels must all be
-// among the worker's ($3); a job that runs one at a time waits while an older run of it is
-// queued or running (a queued one locked by another claimer still counts: it is still queued).
-// Runs of deleted jobs are claimed too, so that a worker ends them (no job row: NULL, so true).
+// FOR UPDATE SKIP LOCKED lets claimers on several nodes take disjoint batches without waiting
+// for each other. The pick is a MATERIALIZED CTE: as a subquery of WHERE id IN (...), Postgres
+// may run it more than once and claim more than the limit. A job's labels must all be among the
+// worker's ($3); a job that runs one at a time waits while an older run of it is queued or
+// running (a queued one locked by another claimer still counts: it is still queued). Runs of
+// deleted jobs are claimed too, so that a worker ends them.
 //
-// The job's conditions are a subquery per run, not a join, so that the pick walks an index of
-// the queued runs (runs_state_id) in id order and stops after $4 runs that qualify. Joined with
-// jobs, the planner (which guesses that few runs pass the label and overlap conditions) read
-// every queued run, joined and sorted them all, for each claim: a claim cost more the deeper
-// the queue, and draining a backlog took time quadratic in its depth (BENCHMARKS.md, section
-// 7). TestClaimPlan keeps it so.
+// The pick reads the run's row alone: the job's labels and whether it runs one at a time are
+// copied onto its runs (job_labels, job_serial; migration 002), so a claim walks the index of
+// the queued runs (runs_state_id) in id order and stops after $4 that qualify, without a
+// lookup of the job for each run it passes, those that other claimers hold included.
+// TestClaimPlan keeps it so.
 var claimRunsSQL = `WITH picked AS MATERIALIZED (
 		SELECT r.id FROM runs r
 		WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1)
-			AND coalesce((SELECT j.labels <@ $3::text[] AND (j.overlap NOT IN ('queue', 'replace') OR NOT EXISTS (
-					SELECT 1 FROM runs e WHERE e.job = r.job AND e.state IN ('queued', 'running') AND e.id < r.id))
-				FROM jobs j WHERE j.name = r.job), true)
+			AND r.job_labels <@ $3::text[]
+			AND (NOT r.job_serial OR NOT EXISTS (
+				SELECT 1 FROM runs e WHERE e.job = r.job AND e.state IN ('queued', 'running') AND e.id < r.id))
 		ORDER BY r.id LIMIT $4
-		FOR UPDATE OF r SKIP LOCKED)
+		FOR UPDATE SKIP LOCKED)
 	UPDATE runs SET state = 'running', started_at = $1, worker = $2, pid = 0
 	FROM picked WHERE runs.id = picked.id
 	RETURNING ` + prefixed("runs.", runColumns)

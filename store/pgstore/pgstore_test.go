@@ -247,13 +247,20 @@ func TestSchemaMatchesSQLite(t *testing.T) {
 		}
 	}
 	for _, g := range got {
-		if !slices.Contains(want, g) {
+		if !slices.Contains(want, g) && !slices.Contains(postgresOnly, g) {
 			t.Errorf("the Postgres schema has %s; schema.sql does not", g)
 		}
 	}
 	if len(want) < 15 {
 		t.Errorf("schema.sql describes only %d things: %v", len(want), want)
 	}
+}
+
+// postgresOnly is what the Postgres schema has beyond schema.sql: the copies of the job that a
+// claim reads on the run (migration 002), which the single SQLite daemon has no use for.
+var postgresOnly = []string{
+	"column runs.job_labels",
+	"column runs.job_serial",
 }
 
 // postgresSchema describes the public tables (but schema_migrations, this store's own): one line

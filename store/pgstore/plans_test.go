@@ -172,3 +172,48 @@ func TestClaimPlan(t *testing.T) {
 	exec(`ANALYZE runs`)
 	check("an analyzed backlog")
 }
+
+// A database migrated from version 1 with runs queued gets the copies of their jobs that a
+// claim reads (migration 002): a labelled job's run waits for a worker with the labels.
+func TestMigrationCopiesQueuedRunsJobs(t *testing.T) {
+	t.Parallel()
+	dsn := pg.NewDatabase(t)
+	conn := rawConn(t, dsn)
+	ms, err := store.LoadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), createMigrationsTableSQL); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(t.Context(), conn, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	// What a version-1 store wrote: two jobs, a run of each queued, and one finished.
+	_, err = conn.Exec(t.Context(), `INSERT INTO jobs (name, schedule, overlap, source, labels, created_at, updated_at) VALUES
+		('train', '@daily', 'allow', 'cli', '{gpu}', 0, 0), ('plain', '@daily', 'queue', 'cli', '{}', 0, 0);
+		INSERT INTO runs (job, trigger, scheduled_at, attempt, state, created_at) VALUES
+		('train', 'manual', 1, 1, 'queued', 1), ('plain', 'manual', 2, 1, 'queued', 2),
+		('plain', 'manual', 3, 1, 'queued', 3), ('train', 'manual', 0, 1, 'succeeded', 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openAt(t, dsn, Options{})
+	claim := func(worker string, labels []string) []string {
+		runs, err := s.ClaimRuns(t.Context(), store.RunClaimParams{Worker: worker, Labels: labels, Limit: 10, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jobs []string
+		for _, r := range runs {
+			jobs = append(jobs, r.Job)
+		}
+		return jobs
+	}
+	if got := claim("w1", nil); !slices.Equal(got, []string{"plain"}) {
+		t.Errorf("a worker without labels claimed the runs of %v; want one of plain (it runs one at a time)", got)
+	}
+	if got := claim("w2", []string{"gpu"}); !slices.Equal(got, []string{"train"}) {
+		t.Errorf("a gpu worker claimed the runs of %v; want train's", got)
+	}
+}

@@ -140,15 +140,43 @@ func testClaimRunsOverlap(t *testing.T, s store.Store) {
 	wantEqual(t, "claimed after the first queue run ended", ids(claim(t, s, "w2", nil, 100, at(6))), []int64{second[arbiter.OverlapQueue].ID})
 }
 
+// testClaimFollowsJob: a claim asks what the job says now, not what it said when its runs were
+// queued: a change of the job's labels or overlap reaches the runs that wait.
+func testClaimFollowsJob(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	j := newJob("train")
+	j.Labels, j.Overlap = []string{"gpu"}, arbiter.OverlapAllow
+	createJob(t, s, j)
+	r1, r2 := insertFire(t, s, "train", at(1)), insertFire(t, s, "train", at(2))
+	wantEqual(t, "claimed without the label", ids(claim(t, s, "w1", nil, 10, at(3))), []int64{})
+
+	j.Labels, j.Overlap = nil, arbiter.OverlapQueue
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: j, Now: at(4), Actor: "uid:0"}); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "claimed after the label was dropped, one at a time", ids(claim(t, s, "w1", nil, 10, at(5))), []int64{r1.ID})
+
+	j.Labels = []string{"gpu"}
+	if _, err := s.UpdateJob(ctx, store.JobUpdateParams{Job: j, Now: at(6), Actor: "uid:0"}); err != nil {
+		t.Fatal(err)
+	}
+	finishRun(t, s, r1.ID, arbiter.StateSucceeded, at(7))
+	wantEqual(t, "claimed without the label put back", ids(claim(t, s, "w1", nil, 10, at(8))), []int64{})
+	wantEqual(t, "claimed with it", ids(claim(t, s, "w2", []string{"gpu"}, 10, at(8))), []int64{r2.ID})
+}
+
 // testClaimDeletedJob: a queued run whose job was deleted is claimed like any other, so that a
 // worker can end it instead of leaving it queued for ever.
 func testClaimDeletedJob(t *testing.T, s store.Store) {
-	createJob(t, s, newJob("gone"))
+	gone := newJob("gone")
+	gone.Labels, gone.Overlap = []string{"gpu", "eu"}, arbiter.OverlapQueue
+	createJob(t, s, gone)
 	r := insertFire(t, s, "gone", at(1))
+	r2 := insertFire(t, s, "gone", at(2))
 	if err := s.DeleteJob(t.Context(), store.JobDeleteParams{Name: "gone", Now: at(2), Actor: "uid:0"}); err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "claimed", ids(claim(t, s, "w1", []string{"gpu"}, 10, at(3))), []int64{r.ID})
+	wantEqual(t, "claimed", ids(claim(t, s, "w1", nil, 10, at(3))), []int64{r.ID, r2.ID})
 }
 
 // testStartClaimed: StartRun records the process of a run its own worker claimed, once, and its

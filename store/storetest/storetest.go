@@ -82,6 +82,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Cluster/Claim", testClaimRuns},
 		{"Cluster/ClaimConcurrent", testClaimRunsConcurrent},
 		{"Cluster/ClaimOverlap", testClaimRunsOverlap},
+		{"Cluster/ClaimFollowsJob", testClaimFollowsJob},
 		{"Cluster/ClaimDeletedJob", testClaimDeletedJob},
 		{"Cluster/StartClaimed", testStartClaimed},
 		{"Cluster/Cancel", testCancelRun},

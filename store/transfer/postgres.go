@@ -262,7 +262,7 @@ func checkTargetColumns(ctx context.Context, tx pgx.Tx, safe string) error {
 			return fmt.Errorf("read %s: the columns of %s: %w", safe, t.name, err)
 		}
 		slices.Sort(have)
-		if want := slices.Sorted(slices.Values(t.columns)); !slices.Equal(have, want) {
+		if want := slices.Sorted(slices.Values(slices.Concat(t.columns, t.derived))); !slices.Equal(have, want) {
 			return fmt.Errorf("the database %s: table %s has the columns %v, where this arbiter copies %v", safe, t.name, have, want)
 		}
 	}

@@ -22,6 +22,8 @@ type table struct {
 	// count first. Equal results on both sides after the copy are the check that nothing was
 	// lost or changed on the way.
 	stats string
+	// derived are the Postgres columns that are not copied because Postgres fills them itself.
+	derived []string
 }
 
 // stats are the four aggregates of a table's stats query.
@@ -51,6 +53,8 @@ var tables = []table{
 		row:   runRow,
 		stats: `SELECT count(*), coalesce(max(id), 0), CAST(coalesce(sum(id), 0) AS bigint),
 			CAST(coalesce(sum(output_bytes), 0) AS bigint) FROM runs`,
+		// A trigger copies them from the run's job, which is copied first.
+		derived: []string{"job_labels", "job_serial"},
 	},
 	{
 		name:    "run_output",

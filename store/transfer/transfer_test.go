@@ -378,6 +378,18 @@ func TestSQLiteToPostgres(t *testing.T) {
 	if len(ev) != 1 || ev[0].ID != f.purgedEvent+1 || ev[0].RunID != r.ID {
 		t.Errorf("the first event after the copy is %+v, want id %d", ev, f.purgedEvent+1)
 	}
+
+	// The queued runs wait for workers with their jobs' labels: backup's retry for db and eu.
+	now := at(40 * time.Hour)
+	for _, c := range must(s.ClaimRuns(t.Context(), store.RunClaimParams{Worker: "w1", Limit: 100, Now: now})).or(t) {
+		if c.Job == "backup" {
+			t.Errorf("a worker without labels claimed run %d of backup, whose job needs db and eu", c.ID)
+		}
+	}
+	c := must(s.ClaimRuns(t.Context(), store.RunClaimParams{Worker: "w2", Labels: []string{"db", "eu"}, Limit: 100, Now: now})).or(t)
+	if len(c) != 1 || c[0].Job != "backup" || c[0].Trigger != arbiter.TriggerRetry {
+		t.Errorf("a worker with db and eu claimed %+v; want backup's queued retry", c)
+	}
 }
 
 // TestSQLiteToPostgresAfterCrash: a daemon that died left part of the database in its

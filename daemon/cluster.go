@@ -117,6 +117,7 @@ func (c *cluster) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		prev := c.lastBeat.Load()
 		err := c.heartbeat(ctx, false)
 		switch {
 		case err == nil && failing:
@@ -125,6 +126,12 @@ func (c *cluster) heartbeats(ctx context.Context) {
 		case err != nil && !failing:
 			c.d.log.Error("send heartbeat", "err", err)
 			failing = true
+		}
+		// A node that froze (SIGSTOP, a suspended VM) sends its next heartbeat as if nothing
+		// happened; only the gap tells it that the others counted it gone. watchCancels stops
+		// the runs they counted lost.
+		if gap := time.Duration(c.lastBeat.Load() - prev); err == nil && prev != 0 && gap > c.lease {
+			c.d.log.Warn("a heartbeat reached the store after a silence longer than the node's lease: the other nodes counted this node gone meanwhile, and its runs lost", "silence", gap.Round(time.Millisecond), "lease", c.lease)
 		}
 		if err != nil && time.Duration(c.d.clock.Now().UnixNano()-c.lastBeat.Load()) > c.lease {
 			if n := c.d.runs.cancelAllWith(errFenced); n > 0 {
@@ -295,23 +302,39 @@ func (c *cluster) execute(ctx context.Context, r arbiter.Run) {
 }
 
 // watchCancels stops the runs of this node that another node asked to cancel (a user's
-// cancel through another socket, the replace policy on the leader).
+// cancel through another socket, the replace policy on the leader), and those the store no
+// longer holds as running here: a node that froze (SIGSTOP, a suspended VM) and came back was
+// counted gone meanwhile and its runs lost and retried elsewhere, yet its heartbeats never
+// failed, so heartbeats() did not stop them. Left running, such a run runs twice.
 func (c *cluster) watchCancels(ctx context.Context) {
 	d := c.d
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		wake := d.commits.Wait(struct{}{})
-		if n, _ := d.runs.running(); n > 0 {
+		// Taken before asking the store: a run becomes active here only after its claim
+		// committed it as running on this node, so one missing from the answer was ended in
+		// the store. Taken after, it would hold runs claimed since, missing for that reason.
+		if local := d.runs.activeIDs(); len(local) > 0 {
 			runs, err := d.store.ListRuns(ctx, store.RunListParams{
-				Worker: c.node.Name, States: []arbiter.RunState{arbiter.StateRunning}, Limit: 1000,
+				Worker: c.node.Name, States: []arbiter.RunState{arbiter.StateRunning}, Limit: listRunning,
 			})
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("look for cancelled runs", "err", err)
 			}
+			held := make(map[int64]bool, len(runs))
 			for _, r := range runs {
+				held[r.ID] = true
 				if r.CancelRequested != "" {
 					d.runs.cancelWith(r.ID, requestedCancel(r.CancelRequested))
+				}
+			}
+			// A full page may have left out runs that are running here: stop nothing then.
+			if err == nil && len(runs) < listRunning {
+				for _, id := range local {
+					if !held[id] && d.runs.cancelEndedElsewhere(id, errFenced) {
+						d.log.Warn("stopping a run the cluster counted lost while this node could not reach the store (it froze or was cut off); it was retried elsewhere if it had attempts left", "run", id)
+					}
 				}
 			}
 		}
@@ -329,6 +352,9 @@ func (c *cluster) watchCancels(ctx context.Context) {
 		}
 	}
 }
+
+// listRunning is how many of its running runs a worker reads at once: a ListRuns page at most.
+const listRunning = 1000
 
 // requestedCancel is the cause of a run cancelled at another node's request: its reason.
 type requestedCancel string

@@ -56,6 +56,7 @@ type activeRun struct {
 	mu      sync.Mutex
 	pid     int // process group of the started process; 0 before it starts
 	started bool
+	settled bool // its end is being recorded here, or was recorded elsewhere: nothing to stop
 }
 
 func newDispatcher(d *Daemon, max int) *dispatcher {
@@ -189,6 +190,37 @@ func (p *dispatcher) cancelWith(id int64, cause error) bool {
 		ar.cancel(cause)
 	}
 	return ok
+}
+
+// activeIDs lists the active runs.
+func (p *dispatcher) activeIDs() []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]int64, 0, len(p.active))
+	for id := range p.active {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// cancelEndedElsewhere stops an active run whose end the store holds though this node did not
+// record it (the cluster counted it lost), with cause. It does nothing to a run whose end is
+// being recorded here, nor twice to one run, and reports whether it stopped the run.
+func (p *dispatcher) cancelEndedElsewhere(id int64, cause error) bool {
+	p.mu.Lock()
+	ar, ok := p.active[id]
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	ar.mu.Lock()
+	settled := ar.settled
+	ar.settled = true
+	ar.mu.Unlock()
+	if !settled {
+		ar.cancel(cause)
+	}
+	return !settled
 }
 
 func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job) {
@@ -434,6 +466,15 @@ func exitCode(res runners.Result) *int {
 }
 
 func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunState, code *int, signal, reason string) bool {
+	// Marked before the store is told: from its commit on, the store no longer holds the run
+	// as running, and cancelEndedElsewhere must not take that for a run the cluster ended.
+	p.mu.Lock()
+	if ar, ok := p.active[id]; ok {
+		ar.mu.Lock()
+		ar.settled = true
+		ar.mu.Unlock()
+	}
+	p.mu.Unlock()
 	now := p.d.clock.Now()
 	err := p.d.persist(ctx, "record run end", func() error {
 		_, err := p.d.store.FinishRun(ctx, store.RunFinishParams{
@@ -441,7 +482,12 @@ func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunStat
 		})
 		return err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, arbiter.ErrConflict):
+		// In a cluster, the leader counted the run lost while this node was out of reach,
+		// and retried it elsewhere: that end stands, and this one must not queue a retry too.
+		p.d.log.Warn("record run end: the store had already ended the run; its end there stands", "run", id, "state", state, "err", err)
+	case err != nil:
 		p.d.log.Error("record run end", "run", id, "state", state, "err", err)
 	}
 	return err == nil

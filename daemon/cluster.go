@@ -41,6 +41,17 @@ const (
 	maxClaim         = 64
 )
 
+// stallLimit is how long the leader may go without running (a stopped process, a suspended VM)
+// and still count on its lock. The store ends a silent holder's lock session (pgstore after 10s),
+// and a standby takes over; a node that comes back from a longer stall must fire nothing more
+// on its old plan, even before it notices that its session is gone: it would fire the seconds
+// it slept through, which the new leader already accounted for. Keep it well under the store's
+// timeout: a shorter stall then surely kept the lock. stallCheck is how often the leader looks.
+const (
+	stallLimit = 5 * time.Second
+	stallCheck = 250 * time.Millisecond
+)
+
 type cluster struct {
 	d        *Daemon
 	lock     leaderLock // nil: the node has no scheduler role
@@ -48,6 +59,7 @@ type cluster struct {
 	beat     time.Duration
 	lease    time.Duration
 	leader   atomic.Bool
+	awake    atomic.Int64 // unix nanoseconds at which the leader last saw itself run; 0: no term
 	replan   atomic.Bool  // a fire could not be recorded: resume the schedules from the store
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
 	poke     chan struct{}
@@ -55,14 +67,44 @@ type cluster struct {
 
 func (c *cluster) has(r arbiter.Role) bool { return slices.Contains(c.node.Roles, r) }
 
-// isLeader reports whether this node fires the schedules.
-func (d *Daemon) isLeader() bool { return d.cluster == nil || d.cluster.leader.Load() }
+// isLeader reports whether this node fires the schedules: it holds the lock and has not stalled
+// since it last looked.
+func (d *Daemon) isLeader() bool {
+	c := d.cluster
+	return c == nil || c.leader.Load() && !c.stalled(d.clock.Now())
+}
+
+// stalled reports whether the leader went without running for longer than stallLimit.
+func (c *cluster) stalled(now time.Time) bool {
+	at := c.awake.Load()
+	return at != 0 && time.Duration(now.UnixNano()-at) > stallLimit
+}
+
+// watchStall renews the leader's awake time until ctx ends. Once a look finds the previous one
+// more than stallLimit ago, it renews it no more: from the moment the process resumes,
+// isLeader, wherever it is called first, sees the stall, and so does lead at its next beat.
+func (c *cluster) watchStall(ctx context.Context) {
+	t := time.NewTicker(stallCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := c.d.clock.Now()
+		if c.stalled(now) {
+			return
+		}
+		c.awake.Store(now.UnixNano())
+	}
+}
 
 // heartbeat reports the node to the store once.
 func (c *cluster) heartbeat(ctx context.Context, stopping bool) error {
 	now := c.d.clock.Now()
 	n := c.node
-	n.Leader = c.leader.Load()
+	n.Leader = c.d.isLeader()
 	n.Running, _ = c.d.runs.running()
 	n.SeenAt, n.LeaseUntil = now, now.Add(c.lease)
 	if stopping {
@@ -170,11 +212,19 @@ func (c *cluster) elect(ctx context.Context) {
 func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
 	d := c.d
 	d.log.Info("this node is now the scheduler", "node", c.node.Name)
+	c.awake.Store(d.clock.Now().UnixNano())
 	c.leader.Store(true)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watch sync.WaitGroup
+	watch.Go(func() { c.watchStall(watchCtx) })
+	why := "its lock's session ended"
 	defer func() {
+		stopWatch()
+		watch.Wait()
 		c.leader.Store(false)
+		c.awake.Store(0)
 		if ctx.Err() == nil {
-			d.log.Warn("this node is no longer the scheduler: its lock's session ended", "node", c.node.Name)
+			d.log.Warn("this node is no longer the scheduler: "+why, "node", c.node.Name)
 		}
 	}()
 	// Fires due while no node led were not materialized: resuming every job from its last
@@ -187,6 +237,10 @@ func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
 	t := time.NewTicker(c.beat)
 	defer t.Stop()
 	for {
+		if c.stalled(d.clock.Now()) {
+			why = "it stalled (a stopped process, a suspended VM) for longer than its lock is sure to outlive; it stands again"
+			return
+		}
 		c.expireNodes(ctx)
 		if c.replan.Swap(false) {
 			if err := d.resumeSchedules(ctx); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,5 +100,82 @@ func TestClusterFrozenWorkerIsFenced(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Logf("%s:\n%s", r.Worker, frozen.log.String())
+	}
+}
+
+// TestClusterFrozenLeader: a leader that froze loses the lock when the server ends its silent
+// session, the other node takes over, and once the old leader resumes it leads no more; the
+// fires it may try for the seconds it slept through are refused by the store's unique key.
+func TestClusterFrozenLeader(t *testing.T) {
+	dsn := pgServer(t).NewDatabase(t)
+	a := clusterNode(t, dsn, "node-a")
+	eventually(t, 10*time.Second, "node-a to lead", func() bool { return a.status().Leader })
+	b := clusterNode(t, dsn, "node-b")
+	b.mustArbiter("add", "--name", "tick", "--cron", "* * * * * *", "--", "true")
+	eventually(t, 15*time.Second, "a few fires", func() bool { return len(b.runs("tick")) >= 3 })
+
+	thaw := freeze(t, a)
+	frozenAt := time.Now()
+	// The server ends the lock's session after 10s of silence (idle_session_timeout).
+	eventually(t, 40*time.Second, "node-b to take over from the frozen leader", func() bool { return b.status().Leader })
+	t.Logf("node-b took over %s after node-a froze", time.Since(frozenAt).Round(10*time.Millisecond))
+	before := len(b.runs("tick"))
+	eventually(t, 15*time.Second, "node-b to fire", func() bool { return len(b.runs("tick")) >= before+3 })
+
+	thaw()
+	eventually(t, 15*time.Second, "the resumed node-a to step down", func() bool { return !a.status().Leader })
+	leaders := func() []string {
+		nodes, err := b.client.Nodes(context.Background())
+		if err != nil {
+			t.Fatalf("nodes: %v", err)
+		}
+		var names []string
+		for _, n := range nodes {
+			if n.Leader && n.Live {
+				names = append(names, n.Name)
+			}
+		}
+		return names
+	}
+	eventually(t, 15*time.Second, "node-b to be the only leader", func() bool {
+		l := leaders()
+		return len(l) == 1 && l[0] == "node-b"
+	})
+	// The old leader runs on for a few fires, and stays a standby.
+	after := len(b.runs("tick"))
+	eventually(t, 15*time.Second, "fires after node-a resumed", func() bool { return len(b.runs("tick")) >= after+3 })
+	if a.status().Leader || !b.status().Leader {
+		t.Errorf("after node-a resumed: node-a leads %v, node-b leads %v; want node-b alone", a.status().Leader, b.status().Leader)
+	}
+	if l := leaders(); len(l) != 1 || l[0] != "node-b" {
+		t.Errorf("leaders after node-a resumed: %v, want node-b alone", l)
+	}
+
+	b.mustArbiter("pause", "tick")
+	eventually(t, 30*time.Second, "every run to end", func() bool {
+		for _, r := range b.runs("tick") {
+			if r.State == "queued" || r.State == "running" {
+				return false
+			}
+		}
+		return true
+	})
+	runs := b.runs("tick")
+	checkFires(t, runs)
+	if t.Failed() {
+		for _, r := range runs {
+			t.Logf("run %d: %s %s at %s, missed until %v, on %s: %s", r.ID, r.Trigger, r.State,
+				r.ScheduledAt.Format(time.TimeOnly), r.MissedUntil, r.Worker, r.Reason)
+		}
+	}
+	for _, d := range []*daemonProc{a, b} {
+		select {
+		case <-d.done:
+			t.Errorf("a node exited: %v", d.exitErr)
+		default:
+		}
+	}
+	if testing.Verbose() {
+		t.Logf("node-a:\n%s", a.log.String())
 	}
 }

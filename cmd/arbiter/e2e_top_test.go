@@ -248,8 +248,11 @@ func TestTopReadOnly(t *testing.T) {
 	s.waitFor("the jobs view", "● connected", "backup")
 	for _, k := range []string{"r", "p", "d"} {
 		s.keys(k)
-		s.waitFor("key "+k, "read-only: actions are disabled")
+		s.waitFor("key "+k, "actions are disabled (started with --readonly)")
+		// Any key clears the flash. Waiting for that also keeps the Escape apart from the next
+		// key: sent together, the two would be read as one key with alt.
 		s.keys("Escape")
+		s.waitGone("the flash to clear", "(started with --readonly)")
 	}
 	if runs := d.runs("backup"); len(runs) != 0 {
 		t.Errorf("runs after r in read-only top: %+v", runs)

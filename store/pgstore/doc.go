@@ -29,11 +29,12 @@
 // events takes the transaction advisory lock eventLockKey right before inserting them, and holds
 // it until it commits: from its first event insert to its commit, nobody else inserts events,
 // and ids become visible in id order. Operations collect their events as they go and write them
-// last, just before COMMIT, so the lock is held for one round trip (lock, inserts and NOTIFY
-// are sent as one pipelined batch), not for the operation's own work. A run's start and end,
-// the writes a worker makes per run, are one statement each instead (changeRunSQL): the change,
-// the lock, the event and NOTIFY, committed at once, so the lock is held for no round trip. The
-// lock is always the last one a transaction takes, so it cannot be part of a deadlock cycle.
+// last: the lock, the inserts, NOTIFY and COMMIT go as one pipelined batch, so the lock is held
+// only while the server runs that batch, not for the operation's own work, and never while the
+// server waits for the node (a node that freezes cannot hold up the others' events). A run's
+// start and end, the writes a worker makes per run, are one statement each (changeRunSQL): the
+// change, the lock, the event and NOTIFY, committed at once. The lock is always the last one a
+// transaction takes, so it cannot be part of a deadlock cycle.
 //
 // # Advisory lock keys
 //
@@ -63,6 +64,14 @@
 // followers on any node wake when any node writes. When its connection drops, the listener reconnects with backoff and then
 // calls Committed once, since notifications sent meanwhile were lost. Writes that record no
 // event (run output) send none: nothing in the event log changed.
+//
+// # Nodes that go silent
+//
+// A node that froze (a stopped process, a suspended VM) or that the network cut off keeps its
+// sockets, so the server would keep its sessions, with their locks, until TCP gave up on them,
+// hours later. The scheduler lock's session ends after 10 s without a ping (idle_session_timeout,
+// PostgreSQL 14 and later; TCP keepalives on older servers), and every session of the pool ends a
+// transaction left idle for as long (idle_in_transaction_session_timeout).
 //
 // # Errors and retries
 //

@@ -34,15 +34,17 @@ func TestEventLockOrdersCommits(t *testing.T) {
 	s, dsn := openEmpty(t)
 	ctx := t.Context()
 
-	// The first writer inserts its event and stops short of committing.
+	// The first writer takes the lock and inserts its event, as commit does, and stops short of
+	// committing (which commit sends in the same batch).
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	first := &wtx{Tx: tx}
-	first.event(t0, "test.first", "", 0, "", "")
-	if err := first.flush(ctx); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, eventLockKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, insertEventSQL, ns(t0), "test.first", "", nil, "daemon", ""); err != nil {
 		t.Fatal(err)
 	}
 

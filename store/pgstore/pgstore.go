@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,12 @@ type Store struct {
 	reconnects atomic.Int64  // how often the listener reconnected, for tests
 }
 
+// txIdleTimeout ends, on the server, a transaction whose node stopped sending (it froze, or the
+// network cut it off) in the middle of it, with the row locks it holds: the others would wait for
+// them until TCP gave up, hours later. arbiter's transactions wait for their node only between
+// round trips. A DSN that sets idle_in_transaction_session_timeout keeps its own.
+const txIdleTimeout = lockIdleTimeout
+
 // ErrClosed is returned by operations after Close.
 var ErrClosed = errors.New("the store is closed")
 
@@ -78,6 +85,10 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 	if err != nil {
 		// pgx's own message already masks the password; ours names the DSN the same way.
 		return nil, fmt.Errorf("open %s: %w", safe, arbiter.Invalidf("dsn", "%v", err))
+	}
+
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(txIdleTimeout.Milliseconds(), 10)
 	}
 
 	// Migrate on a connection of our own, which holds the migration lock for as long as it
@@ -161,26 +172,29 @@ func (s *Store) retry(ctx context.Context, writeOnce func() error) error {
 	}
 }
 
+// writeOnce runs fn in a transaction on a connection of the pool, and commits it with the
+// events fn recorded (see commit).
 func (s *Store) writeOnce(ctx context.Context, fn func(tx *wtx) error) (err error) {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			// Without ctx's cancellation: a cancelled ctx would make pgx close the connection
-			// instead of rolling back on it.
-			tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	w := &wtx{Tx: tx}
-	if err := fn(w); err != nil {
+	// The pool closes a connection released in a transaction (one whose ROLLBACK failed)
+	// rather than hand it out again.
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 		return err
 	}
-	if err := w.flush(ctx); err != nil {
-		return err
+	w := &wtx{Conn: conn}
+	if err = fn(w); err == nil {
+		err = w.commit(ctx)
 	}
-	return tx.Commit(ctx)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// Without ctx's cancellation: a cancelled ctx would make pgx close the connection
+		// instead of rolling back on it.
+		conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	return err
 }
 
 // retryable reports whether a write failed only because of other transactions, so that running
@@ -194,9 +208,9 @@ func retryable(err error) bool {
 	return pgconn.SafeToRetry(err)
 }
 
-// wtx is a write transaction and the events it records.
+// wtx is a write transaction, on a connection of the pool, and the events it records.
 type wtx struct {
-	pgx.Tx
+	*pgxpool.Conn
 	events []arbiter.Event
 }
 
@@ -211,24 +225,44 @@ func (w *wtx) event(at time.Time, kind, job string, runID int64, actor, detail s
 
 const insertEventSQL = `INSERT INTO events (at, kind, job, run_id, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)`
 
-// flush writes the transaction's events, in order, and the notification of them, as one
-// pipelined batch right before the commit. The lock serializes event writers from their event
+// commit writes the transaction's events, in order, and the notification of them, and commits,
+// as one pipelined batch: one round trip. The lock serializes event writers from their event
 // inserts to their commit, which makes event ids commit in id order (see the package comment).
+// With COMMIT in the batch, the lock is held only while the server runs the batch, never while
+// it waits for this node: a node that froze or was cut off after sending it holds up no other
+// node's events.
 //
 // Do not move the lock later than the inserts, nor drop it: ids would again be taken in one
 // order and committed in another, and followers would skip events. Do not take it earlier in
 // the transaction either: every writer waits for whoever holds it.
-func (w *wtx) flush(ctx context.Context) error {
-	if len(w.events) == 0 {
-		return nil
-	}
+func (w *wtx) commit(ctx context.Context) error {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock($1)`, eventLockKey)
-	for _, e := range w.events {
-		b.Queue(insertEventSQL, ns(e.At), e.Kind, e.Job, nullID(e.RunID), e.Actor, e.Detail)
+	if len(w.events) > 0 {
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, eventLockKey)
+		for _, e := range w.events {
+			b.Queue(insertEventSQL, ns(e.At), e.Kind, e.Job, nullID(e.RunID), e.Actor, e.Detail)
+		}
+		b.Queue(`SELECT pg_notify($1, '')`, eventChannel)
 	}
-	b.Queue(`SELECT pg_notify($1, '')`, eventChannel)
-	return w.SendBatch(ctx, b).Close()
+	b.Queue("COMMIT")
+	br := w.SendBatch(ctx, b)
+	var err error
+	for range b.Len() - 1 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		var tag pgconn.CommandTag
+		// A transaction that failed earlier ends in ROLLBACK, without an error of its own.
+		if tag, err = br.Exec(); err == nil && tag.String() != "COMMIT" {
+			err = pgx.ErrTxCommitRollback
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // interpretError maps Postgres errors onto the arbiter sentinels. Callers wrap the result with

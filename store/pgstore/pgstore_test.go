@@ -530,3 +530,49 @@ func withDatabase(dsn, name string) (string, error) {
 	u.Path = "/" + name
 	return u.String(), nil
 }
+
+// Every session of the pool ends a transaction left idle by a node that went silent, unless the
+// DSN says otherwise.
+func TestIdleTransactionTimeout(t *testing.T) {
+	t.Parallel()
+	dsn := pg.NewDatabase(t)
+	for _, c := range []struct{ dsn, want string }{
+		{dsn, "10s"},
+		{dsn + "&idle_in_transaction_session_timeout=90000", "90s"},
+	} {
+		var got string
+		if err := openAt(t, c.dsn, Options{}).pool.QueryRow(t.Context(), `SHOW idle_in_transaction_session_timeout`).Scan(&got); err != nil || got != c.want {
+			t.Errorf("idle_in_transaction_session_timeout with %s = %q, %v; want %s", c.dsn, got, err, c.want)
+		}
+	}
+}
+
+// A write whose transaction failed on the way commits nothing, its events included, even when
+// fn did not pass the failure on.
+func TestWriteRolledBack(t *testing.T) {
+	t.Parallel()
+	s, _ := openEmpty(t)
+	for _, withEvent := range []bool{false, true} {
+		err := s.write(t.Context(), func(tx *wtx) error {
+			if _, err := tx.Exec(t.Context(), `INSERT INTO nodes (name, id, roles, labels, leader, running, version, key_id, started_at, seen_at, lease_until)
+				VALUES ('n', 'id', '{}', '{}', false, 0, '', '', 0, 0, 0)`); err != nil {
+				return err
+			}
+			if withEvent {
+				tx.event(t0, "test.event", "", 0, "", "")
+			}
+			tx.Exec(t.Context(), `SELECT 1/0`) // fails, and fn goes on as if it had not
+			return nil
+		})
+		if err == nil {
+			t.Errorf("a write whose transaction failed (event %v) returned no error", withEvent)
+		}
+	}
+	var nodes, events int
+	if err := s.pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM events)`).Scan(&nodes, &events); err != nil {
+		t.Fatal(err)
+	}
+	if nodes != 0 || events != 0 {
+		t.Errorf("after two failed writes: %d nodes, %d events; want none", nodes, events)
+	}
+}

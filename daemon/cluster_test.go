@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,4 +45,34 @@ func TestClusterStopsRunsLostElsewhere(t *testing.T) {
 	}
 	procs[2].finish <- ok()
 	h.waitRuns("slow", "1 lost: "+reason, "2 succeeded")
+}
+
+// answerLost is the store of a node whose connection drops right after the first FinishRun
+// committed: the node never hears back, and tries again.
+type answerLost struct {
+	store.Store
+	dropped atomic.Bool
+}
+
+func (s *answerLost) FinishRun(ctx context.Context, p store.RunFinishParams) (arbiter.Run, error) {
+	r, err := s.Store.FinishRun(ctx, p)
+	if err == nil && s.dropped.CompareAndSwap(false, true) {
+		return arbiter.Run{}, errors.New("read tcp 127.0.0.1:5432: connection reset by peer")
+	}
+	return r, err
+}
+
+// TestClusterFinishAnswerLost: a run's end whose answer was lost is not taken for an end some
+// other node wrote: the second try finds the end this node recorded, and the failed run is
+// retried as its job asks.
+func TestClusterFinishAnswerLost(t *testing.T) {
+	h := newPolicyHarness(t, true)
+	h.d.store = &answerLost{Store: h.d.store}
+	j := job("flaky", "0 0 1 1 *")
+	j.Retries, j.RetryDelay = 1, time.Millisecond
+	j = h.addJob(j)
+	h.fire(j, time.Second)
+	h.nextStarted().finish <- fail()
+	h.nextStarted().finish <- ok()
+	h.waitRuns("flaky", "1 failed: exit status 1; attempt 1 of 2, retrying in 0s", "2 succeeded")
 }

@@ -192,6 +192,13 @@ func (p *dispatcher) cancelWith(id int64, cause error) bool {
 	return ok
 }
 
+// endedAs reports whether the store holds run id as ended in state at now: the end this node
+// tried to record, to the nanosecond.
+func (p *dispatcher) endedAs(ctx context.Context, id int64, state arbiter.RunState, now time.Time) bool {
+	r, err := p.d.store.GetRun(ctx, id)
+	return err == nil && r.State == state && r.FinishedAt.Equal(now)
+}
+
 // activeIDs lists the active runs.
 func (p *dispatcher) activeIDs() []int64 {
 	p.mu.Lock()
@@ -476,10 +483,16 @@ func (p *dispatcher) finish(ctx context.Context, id int64, state arbiter.RunStat
 	}
 	p.mu.Unlock()
 	now := p.d.clock.Now()
+	tries := 0
 	err := p.d.persist(ctx, "record run end", func() error {
+		tries++
 		_, err := p.d.store.FinishRun(ctx, store.RunFinishParams{
 			ID: id, State: state, ExitCode: code, Signal: signal, Reason: reason, Now: now,
 		})
+		if tries > 1 && errors.Is(err, arbiter.ErrConflict) && p.endedAs(ctx, id, state, now) {
+			// An earlier try committed, but its answer was lost with the connection.
+			return nil
+		}
 		return err
 	})
 	switch {

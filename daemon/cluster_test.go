@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,4 +79,64 @@ func TestClusterFinishAnswerLost(t *testing.T) {
 	h.nextStarted().finish <- fail()
 	h.nextStarted().finish <- ok()
 	h.waitRuns("flaky", "1 failed: exit status 1; attempt 1 of 2, retrying in 0s", "2 succeeded")
+}
+
+// lostBeforeStart is the store of a node whose run the leader counts lost between its claim and
+// the start of its process (the node froze in between).
+type lostBeforeStart struct{ store.Store }
+
+const lostReason = "lost: node node-1 stopped sending heartbeats"
+
+func (s lostBeforeStart) StartRun(ctx context.Context, p store.RunStartParams) (arbiter.Run, error) {
+	if _, err := s.Store.FinishRun(ctx, store.RunFinishParams{ID: p.ID, State: arbiter.StateLost, Reason: lostReason, Now: p.Now}); err != nil {
+		return arbiter.Run{}, err
+	}
+	return s.Store.StartRun(ctx, p)
+}
+
+// TestClusterStartOfLostRun: a run that the cluster counted lost between its claim here and the
+// start of its process is stopped when its start is refused, with a warning, not an error.
+func TestClusterStartOfLostRun(t *testing.T) {
+	h := newPolicyHarness(t, true)
+	var log syncBuffer
+	h.d.log = slog.New(slog.NewTextHandler(&log, nil))
+	h.d.store = lostBeforeStart{h.d.store}
+	j := h.addJob(job("late", "0 0 1 1 *"))
+	h.fire(j, time.Second)
+	h.nextStarted() // never finished: the node must stop it
+	h.waitRuns("late", "1 lost: "+lostReason)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "the store had ended the run before its start was recorded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning that the run had ended before its start; the log:\n%s", log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("errors logged for a run the cluster had ended:\n%s", log.String())
+	}
+	for ids := h.d.runs.activeIDs(); len(ids) > 0; ids = h.d.runs.activeIDs() {
+		if time.Now().After(deadline) {
+			t.Fatalf("runs still active on the node: %v", ids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a log sink that the daemon's goroutines write while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -317,7 +317,13 @@ func (p *dispatcher) execute(ctx context.Context, ar *activeRun, job arbiter.Job
 			ar.mu.Unlock()
 			started := store.RunStartParams{ID: run.ID, PID: pid, Worker: d.worker, Now: d.clock.Now()}
 			recordingStart.Go(func() {
-				if _, err := d.store.StartRun(bg, started); err != nil {
+				_, err := d.store.StartRun(bg, started)
+				switch {
+				case errors.Is(err, arbiter.ErrConflict) && p.cancelEndedElsewhere(run.ID, errFenced):
+					// The run was claimed here, then counted lost (this node froze or was cut
+					// off) and retried elsewhere: it must not run twice.
+					d.log.Warn("the store had ended the run before its start was recorded: the cluster counted it lost while this node could not reach the store; stopping it", "run", run.ID, "err", err)
+				case err != nil:
 					d.log.Error("record run start", "run", run.ID, "err", err)
 				}
 				d.outputs.Notify(run.ID)

@@ -24,9 +24,10 @@ import (
 
 // leaderLock is the scheduler's lock of a shared store, held by one node at a time.
 type leaderLock interface {
-	// TryLead takes the lock if it is free. lost is closed once the lock may be held no longer
-	// (its session ended); Resign is then still to be called.
-	TryLead(ctx context.Context) (lost <-chan struct{}, ok bool, err error)
+	// TryLead takes the lock if it is free. term names this holding of the lock, for the store
+	// to fence the fires recorded under it (store.FireInsertParams.Term). lost is closed once
+	// the lock may be held no longer (its session ended); Resign is then still to be called.
+	TryLead(ctx context.Context) (term string, lost <-chan struct{}, ok bool, err error)
 	// Resign gives the lock up, when held.
 	Resign()
 }
@@ -192,7 +193,7 @@ func (c *cluster) elect(ctx context.Context) {
 	t := time.NewTicker(electEvery)
 	defer t.Stop()
 	for {
-		lost, ok, err := c.lock.TryLead(ctx)
+		_, lost, ok, err := c.lock.TryLead(ctx)
 		if err != nil && ctx.Err() == nil {
 			c.d.log.Debug("try the scheduler lock", "err", err)
 		}

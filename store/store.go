@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/arbiterd/arbiter"
@@ -41,7 +42,8 @@ type Store interface {
 
 	// InsertFire materializes a scheduled fire (trigger schedule or catchup) exactly once per job
 	// and fire time. When the fire already exists, it returns the existing run and false.
-	// The job must exist.
+	// The job must exist. A fire with a Term is refused with ErrNotLeader, writing nothing,
+	// once that term no longer holds the scheduler lock.
 	InsertFire(ctx context.Context, p FireInsertParams) (run arbiter.Run, inserted bool, err error)
 	// InsertRun creates a run that is not a scheduled fire (manual, retry). The job must exist.
 	InsertRun(ctx context.Context, p RunInsertParams) (arbiter.Run, error)
@@ -176,7 +178,19 @@ type FireInsertParams struct {
 	MissedCount int           // StateMissed: how many fires the record stands for
 	MissedUntil time.Time     // StateMissed: the last of them
 	Now         time.Time
+	// Term is the leader's term of the scheduler lock (a cluster; see pgstore.SchedulerLock):
+	// the fire is recorded only if this term still holds the lock when it is inserted, so a
+	// leader that froze after deciding to fire, and resumed after another node took over,
+	// records nothing the new leader may have accounted for already. "" records the fire
+	// unfenced: a single daemon, which always leads (sqlitestore ignores the field).
+	Term string
 }
+
+// ErrNotLeader is InsertFire's answer to a fire whose Term no longer holds the scheduler lock:
+// another node may lead. It wraps arbiter.ErrConflict, so that callers who know only the
+// shared sentinels take it as the store's answer, not to be retried; the daemon tells it apart
+// with errors.Is, to end its term at once.
+var ErrNotLeader = fmt.Errorf("%w: not the leader: the scheduler lock's term has ended", arbiter.ErrConflict)
 
 type RunInsertParams struct {
 	Job         string

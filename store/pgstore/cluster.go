@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -196,7 +197,8 @@ func (s *Store) SchedulerLock() *SchedulerLock { return &SchedulerLock{s: s} }
 // SchedulerLock elects the node that fires the schedules: whoever holds a session-level advisory
 // lock, on a connection kept for the purpose. When that connection ends (the node died, the
 // network broke, Postgres restarted), Postgres releases the lock and another node takes it; the
-// holder notices within lockPing and stops firing.
+// holder notices within lockPing and stops firing. Until it notices (it may have frozen), the
+// store refuses the fires it records under its term (store.FireInsertParams.Term).
 type SchedulerLock struct {
 	s *Store
 
@@ -225,41 +227,82 @@ var lockSessionSQL = []string{
 	`SET tcp_keepalives_count = 5`,
 }
 
-// TryLead takes the lock if it is free. lost is closed once the lock may be held no longer.
-func (l *SchedulerLock) TryLead(ctx context.Context) (lost <-chan struct{}, ok bool, err error) {
+// TryLead takes the lock if it is free. term names this holding of the lock, for the fence of
+// InsertFire (store.FireInsertParams.Term); lost is closed once the lock may be held no longer.
+func (l *SchedulerLock) TryLead(ctx context.Context) (term string, lost <-chan struct{}, ok bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn != nil {
-		return nil, false, errors.New("scheduler lock: already held; resign first")
+		return "", nil, false, errors.New("scheduler lock: already held; resign first")
 	}
 	cfg := l.s.pool.Config().ConnConfig.Copy()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return nil, false, fmt.Errorf("scheduler lock: connect to %s: %w", l.s.dsn, err)
+		return "", nil, false, fmt.Errorf("scheduler lock: connect to %s: %w", l.s.dsn, err)
 	}
 	for _, q := range lockSessionSQL {
 		if _, err := conn.Exec(cctx, q); err != nil {
 			var pe *pgconn.PgError
 			if !errors.As(err, &pe) || pe.Code != "42704" { // undefined_object: an older server
 				conn.Close(context.Background())
-				return nil, false, fmt.Errorf("scheduler lock: %s: %w", q, err)
+				return "", nil, false, fmt.Errorf("scheduler lock: %s: %w", q, err)
 			}
 			l.s.log.Debug("the server does not know a setting of the scheduler lock's session", "sql", q)
 		}
 	}
-	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, schedulerLockKey).Scan(&ok); err != nil || !ok {
-		conn.Close(context.Background())
+	var (
+		pid   int32
+		start time.Time
+	)
+	err = conn.QueryRow(cctx, tryLeadSQL, schedulerLockKey).Scan(&ok, &pid, &start)
+	if err != nil || !ok {
+		conn.Close(context.Background()) // ends the session, and the lock with it if it was taken
 		if err != nil {
-			return nil, false, fmt.Errorf("scheduler lock: %w", err)
+			return "", nil, false, fmt.Errorf("scheduler lock: %w", err)
 		}
-		return nil, false, nil
+		return "", nil, false, nil
 	}
 	l.conn, l.stop, l.done = conn, make(chan struct{}), make(chan struct{})
 	lostCh := make(chan struct{})
 	go l.watch(conn, l.stop, l.done, lostCh)
-	return lostCh, true, nil
+	return formatTerm(pid, start), lostCh, true, nil
+}
+
+// tryLeadSQL takes the lock, and names the session that holds it: its backend's pid and start.
+const tryLeadSQL = `SELECT pg_try_advisory_lock($1), pg_backend_pid(),
+	(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())`
+
+// formatTerm names a term, the session that holds the scheduler lock, as "pid@backend_start":
+// the pid alone could name a later session that reused it. The lock is held by that session
+// from TryLead until the session ends, never released and taken again by it, so "the term still
+// holds the lock" is true from TryLead on and, once false, never true again.
+func formatTerm(pid int32, start time.Time) string {
+	return strconv.FormatInt(int64(pid), 10) + "@" + start.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTerm(term string) (pid int32, start time.Time, err error) {
+	p, s, ok := strings.Cut(term, "@")
+	n, perr := strconv.ParseInt(p, 10, 32)
+	start, serr := time.Parse(time.RFC3339Nano, s)
+	if !ok || perr != nil || serr != nil || n <= 0 {
+		return 0, time.Time{}, arbiter.Invalidf("term", "%q is not a term of the scheduler lock (pid@backend_start)", term)
+	}
+	return int32(n), start, nil
+}
+
+// termHoldsLockSQL is true while the session of a term, whose pid and start are the parameters
+// numbered pidParam and startParam, holds the scheduler lock. pg_locks shows an advisory lock
+// taken on a bigint key with the key's high 32 bits in classid, its low ones in objid, and
+// objsubid 1. pg_locks is read as it is now; pg_stat_activity as the transaction first read it.
+// The pool and the lock's connection log in as the same role, which sees its own sessions'
+// backend_start (NULL for other roles' sessions, without pg_read_all_stats).
+func termHoldsLockSQL(pidParam, startParam int) string {
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.classid = '%d'::oid AND l.objid = '%d'::oid AND l.objsubid = 1
+			AND l.granted AND l.pid = $%d::integer AND a.backend_start = $%d::timestamptz)`,
+		uint32(uint64(schedulerLockKey)>>32), uint32(schedulerLockKey&0xffffffff), pidParam, startParam)
 }
 
 // watch pings the lock's connection until it fails or Resign stops it.

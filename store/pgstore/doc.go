@@ -48,12 +48,16 @@
 // # The cluster
 //
 // The scheduler's lock (SchedulerLock) is held on a connection of its own for as long as the node
-// leads; when that session ends, Postgres releases the lock and a standby takes it. Workers
-// claim queued runs with one statement that picks them FOR UPDATE SKIP LOCKED and moves them
-// to running, so claimers on several nodes take disjoint batches without waiting for each
-// other. A claim records no event, and so does not take the event lock: the run's start records
-// run.running, with its pid, once the worker has started the process. Heartbeats (table nodes)
-// record no event either: they would drown the log.
+// leads; when that session ends, Postgres releases the lock and a standby takes it. That session,
+// named by its backend's pid and start, is the leader's term. A fire that carries the term
+// (FireInsertParams.Term) is inserted only if the term's session still holds the lock, checked in
+// the insert's own statement against pg_locks: a leader that froze after deciding to fire, and
+// resumed after a standby took over, records nothing (store.ErrNotLeader) that the new leader may
+// have accounted for already. Workers claim queued runs with one statement that picks them FOR
+// UPDATE SKIP LOCKED and moves them to running, so claimers on several nodes take disjoint batches
+// without waiting for each other. A claim records no event, and so does not take the event lock:
+// the run's start records run.running, with its pid, once the worker has started the process.
+// Heartbeats (table nodes) record no event either: they would drown the log.
 //
 // # Change notification
 //

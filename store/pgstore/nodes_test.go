@@ -119,11 +119,11 @@ func TestSchedulerLock(t *testing.T) {
 	t.Parallel()
 	dsn := pg.NewDatabase(t)
 	a, b := openAt(t, dsn, Options{}).SchedulerLock(), openAt(t, dsn, Options{}).SchedulerLock()
-	lost, ok, err := a.TryLead(t.Context())
+	_, lost, ok, err := a.TryLead(t.Context())
 	if err != nil || !ok {
 		t.Fatalf("TryLead of a free lock = %v, %v; want it taken", ok, err)
 	}
-	if _, ok, err := b.TryLead(t.Context()); err != nil || ok {
+	if _, _, ok, err := b.TryLead(t.Context()); err != nil || ok {
 		t.Fatalf("TryLead of a held lock = %v, %v; want false, nil", ok, err)
 	}
 	var timeout string
@@ -136,7 +136,7 @@ func TestSchedulerLock(t *testing.T) {
 	default:
 		t.Error("Resign did not close the lost channel")
 	}
-	if _, ok, err := b.TryLead(t.Context()); err != nil || !ok {
+	if _, _, ok, err := b.TryLead(t.Context()); err != nil || !ok {
 		t.Fatalf("TryLead after the holder resigned = %v, %v; want it taken", ok, err)
 	}
 
@@ -147,7 +147,7 @@ func TestSchedulerLock(t *testing.T) {
 	c := openAt(t, dsn, Options{}).SchedulerLock()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, ok, err := c.TryLead(t.Context())
+		_, _, ok, err := c.TryLead(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

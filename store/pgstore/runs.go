@@ -59,18 +59,57 @@ func (w *wtx) runEvent(at time.Time, r arbiter.Run, actor string) {
 }
 
 // The conflict target names the partial unique index runs_fire, WHERE clause included.
-const insertFireSQL = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at, finished_at,
-		not_before, jitter_ns, missed_count, missed_until)
-	VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11)
-	ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
+const (
+	insertFireColumns = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at,
+		finished_at, not_before, jitter_ns, missed_count, missed_until)`
+	insertFireConflict = `ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
 	RETURNING ` + runColumns
+	insertFireSQL = insertFireColumns + `
+	VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11)
+	` + insertFireConflict
+)
+
+// insertFencedFireSQL inserts the fire only if the leader's term ($12, $13) still holds the
+// scheduler lock, checked in the same statement, so that no round trip, and no freeze of the
+// node, comes between the check and the insert. The casts type the parameters, which a SELECT
+// list would otherwise take for text.
+//
+// Without the check, a leader that froze after deciding to fire, and resumed after another node
+// had taken the lock and accounted for that second (a missed record's range, which the unique
+// fire key does not cover), would record it a second time. What the check does not cover is a
+// freeze after this statement and before the commit reaches the server: the transaction stays
+// open, its row uncommitted, until the node resumes and commits it, or the server ends it after
+// 10s idle (idle_in_transaction_session_timeout), about when it ends the lock's session.
+var insertFencedFireSQL = insertFireColumns + `
+	SELECT $1::text, $2::text, $3::bigint, 1, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint,
+		$9::bigint, $10::integer, $11::bigint
+	WHERE ` + termHoldsLockSQL(12, 13) + `
+	` + insertFireConflict
+
+// termHeldSQL tells an insert that the fence refused from one the unique fire key skipped.
+var termHeldSQL = `SELECT ` + termHoldsLockSQL(1, 2)
 
 const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
 	WHERE job = $1 AND scheduled_at = $2 AND trigger IN ('schedule', 'catchup')`
 
+// InsertFire with a Term records the fire only while that term holds the scheduler lock
+// (insertFencedFireSQL), and answers store.ErrNotLeader, having written nothing, once it does
+// not. A fire the fence refused can be told from one already recorded only by asking again:
+// the term's session held the lock from TryLead until it ended, so a term that holds it at
+// that second look held it at the insert too, and the fire was already recorded.
 func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
 	if err := store.ValidateFire(p); err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
+	}
+	var (
+		termPID   int32
+		termStart time.Time
+	)
+	if p.Term != "" {
+		var err error
+		if termPID, termStart, err = parseTerm(p.Term); err != nil {
+			return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
+		}
 	}
 	var finished *int64
 	if p.State != arbiter.StateQueued {
@@ -86,10 +125,23 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 		if err := tx.jobExists(ctx, p.Job); err != nil {
 			return err
 		}
+		args := []any{p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
+			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)}
+		q := insertFireSQL
+		if p.Term != "" {
+			q, args = insertFencedFireSQL, append(args, termPID, termStart)
+		}
 		var err error
-		run, err = scanRun(tx.QueryRow(ctx, insertFireSQL,
-			p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
-			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)))
+		run, err = scanRun(tx.QueryRow(ctx, q, args...))
+		if errors.Is(err, pgx.ErrNoRows) && p.Term != "" {
+			var held bool
+			if err := tx.QueryRow(ctx, termHeldSQL, termPID, termStart).Scan(&held); err != nil {
+				return err
+			}
+			if !held {
+				return store.ErrNotLeader
+			}
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Already materialized (a crash after the insert, another scheduler). ON CONFLICT
 			// waited for the transaction that inserted it to commit, and this statement's

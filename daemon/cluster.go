@@ -64,15 +64,70 @@ type cluster struct {
 	replan   atomic.Bool  // a fire could not be recorded: resume the schedules from the store
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
 	poke     chan struct{}
+	term     atomic.Pointer[leaderTerm] // the latest term this node led; nil before the first
+}
+
+// leaderTerm is one holding of the scheduler lock by this node, from TryLead until lead ends.
+// Every fire recorded in it carries its id, and the store records the fire only while the term
+// still holds the lock: a leader that froze after deciding to fire, and resumed after another
+// node took over, does not record a fire the new leader may have accounted for (in a missed
+// record, whose range the store's unique fire key does not cover).
+type leaderTerm struct {
+	id      string        // the lock's name of the term (store.FireInsertParams.Term)
+	refused chan struct{} // closed once the store refused a fire of this term
+	once    sync.Once
+}
+
+func newLeaderTerm(id string) *leaderTerm {
+	return &leaderTerm{id: id, refused: make(chan struct{})}
+}
+
+// storeID is the term to give the store with a fire: "" without a term (a single daemon, which
+// always leads), which the store records unfenced.
+func (t *leaderTerm) storeID() string {
+	if t == nil {
+		return ""
+	}
+	return t.id
+}
+
+// refuse ends the term: the store refused one of its fires, since its lock's session has
+// ended and another node may lead.
+func (t *leaderTerm) refuse() {
+	if t != nil {
+		t.once.Do(func() { close(t.refused) })
+	}
+}
+
+func (t *leaderTerm) wasRefused() bool {
+	if t == nil {
+		return false
+	}
+	select {
+	case <-t.refused:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *cluster) has(r arbiter.Role) bool { return slices.Contains(c.node.Roles, r) }
 
-// isLeader reports whether this node fires the schedules: it holds the lock and has not stalled
-// since it last looked.
+// isLeader reports whether this node fires the schedules: it holds the lock, has not stalled
+// since it last looked, and the store has not refused a fire of its term.
 func (d *Daemon) isLeader() bool {
 	c := d.cluster
-	return c == nil || c.leader.Load() && !c.stalled(d.clock.Now())
+	return c == nil || c.leader.Load() && !c.stalled(d.clock.Now()) && !c.term.Load().wasRefused()
+}
+
+// currentTerm is the term a fire decided now is recorded in: nil on a single daemon. Read it
+// before isLeader: a term that ends in between is refused by the store, while one read after
+// could be a later term, whose plan did not decide this fire.
+func (d *Daemon) currentTerm() *leaderTerm {
+	if d.cluster == nil {
+		return nil
+	}
+	return d.cluster.term.Load()
 }
 
 // stalled reports whether the leader went without running for longer than stallLimit.
@@ -193,12 +248,12 @@ func (c *cluster) elect(ctx context.Context) {
 	t := time.NewTicker(electEvery)
 	defer t.Stop()
 	for {
-		_, lost, ok, err := c.lock.TryLead(ctx)
+		term, lost, ok, err := c.lock.TryLead(ctx)
 		if err != nil && ctx.Err() == nil {
 			c.d.log.Debug("try the scheduler lock", "err", err)
 		}
 		if ok {
-			c.lead(ctx, lost)
+			c.lead(ctx, lost, newLeaderTerm(term))
 			c.lock.Resign()
 		}
 		select {
@@ -209,11 +264,17 @@ func (c *cluster) elect(ctx context.Context) {
 	}
 }
 
-// lead is the leader's term: from taking the lock until it is lost or ctx ends.
-func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
+// lead is the leader's term: from taking the lock until it is lost, the store refuses a fire
+// of the term, or ctx ends.
+func (c *cluster) lead(ctx context.Context, lost <-chan struct{}, term *leaderTerm) {
 	d := c.d
 	d.log.Info("this node is now the scheduler", "node", c.node.Name)
 	c.awake.Store(d.clock.Now().UnixNano())
+	// Stored before leader, so that a fire that finds the node leading finds its term too. Not
+	// taken back when the term ends: a fire that read the term before it ended still carries
+	// it, and the store refuses it; taken back, a fire that read none could find the next
+	// term's leader flag and be recorded unfenced.
+	c.term.Store(term)
 	c.leader.Store(true)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watch sync.WaitGroup
@@ -255,6 +316,11 @@ func (c *cluster) lead(ctx context.Context, lost <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-lost:
+			return
+		case <-term.refused:
+			// The lock's session ended, and this node has not noticed yet (it froze between two
+			// pings of the session): the node stops at once rather than wait for lost.
+			why = "the store refused a fire: its lock's session had ended, and another node may lead; it stands again"
 			return
 		case <-t.C:
 		}

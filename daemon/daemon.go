@@ -454,8 +454,10 @@ func (d *Daemon) runMarker(id int64) string {
 }
 
 // fire materializes one due fire. The store's unique (job, fire time) key makes a second
-// materialization of the same fire a no-op, across restarts too.
+// materialization of the same fire a no-op, across restarts too. In a cluster the fire carries
+// the leader's term, and the store records it only while that term holds the scheduler lock.
 func (d *Daemon) fire(ctx context.Context, f dueFire) {
+	term := d.currentTerm()
 	if !d.isLeader() {
 		return // another node fires the schedules; this one only keeps its plan in step
 	}
@@ -465,6 +467,7 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 		Trigger:     f.trigger,
 		State:       arbiter.StateQueued,
 		Now:         d.clock.Now(),
+		Term:        term.storeID(),
 	}
 	var (
 		job     arbiter.Job
@@ -507,6 +510,12 @@ func (d *Daemon) fire(ctx context.Context, f dueFire) {
 	}
 	run, inserted, err := d.store.InsertFire(ctx, p)
 	switch {
+	case errors.Is(err, store.ErrNotLeader):
+		// This node's term has ended: lead stops it at once, and says so. The fire is neither
+		// tried again nor planned again (replan): whichever node leads now plans from the
+		// fires the store accounted for, this one among them if it is due.
+		d.log.Debug("fire refused: this node's term as the scheduler has ended", "job", f.job, "at", f.at)
+		term.refuse()
 	case err != nil:
 		d.logFireError(f, err)
 	case !inserted:

@@ -59,32 +59,31 @@ func (w *wtx) runEvent(at time.Time, r arbiter.Run, actor string) {
 }
 
 // The conflict target names the partial unique index runs_fire, WHERE clause included.
-const (
-	insertFireColumns = `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at,
-		finished_at, not_before, jitter_ns, missed_count, missed_until)`
-	insertFireConflict = `ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING
-	RETURNING ` + runColumns
-	insertFireSQL = insertFireColumns + `
-	VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11)
-	` + insertFireConflict
-)
+// insertFireSQL records a fire, its event and the notification in one statement, which commits
+// on its own (changeRunSQL): it records nothing for a job that does not exist (FOR KEY SHARE
+// keeps the job from being deleted until the commit, so no run is born to a job deleted
+// meanwhile on another node) nor when the fire is already recorded (the conflict target names
+// the partial unique index runs_fire, WHERE clause included). The casts type the parameters,
+// which a SELECT list would otherwise take for text.
+var insertFireSQL = changeRunSQL(insertFireStatement(""), `$6`, `'daemon'`)
 
-// insertFencedFireSQL inserts the fire only if the leader's term ($12, $13) still holds the
-// scheduler lock, checked in the same statement, so that no round trip, and no freeze of the
-// node, comes between the check and the insert. The casts type the parameters, which a SELECT
-// list would otherwise take for text.
-//
-// Without the check, a leader that froze after deciding to fire, and resumed after another node
-// had taken the lock and accounted for that second (a missed record's range, which the unique
-// fire key does not cover), would record it a second time. What the check does not cover is a
-// freeze after this statement and before the commit reaches the server: the transaction stays
-// open, its row uncommitted, until the node resumes and commits it, or the server ends it after
-// 10s idle (idle_in_transaction_session_timeout), about when it ends the lock's session.
-var insertFencedFireSQL = insertFireColumns + `
+// insertFencedFireSQL records the fire only if the leader's term ($12, $13) still holds the
+// scheduler lock, checked in the same statement as the insert, and committed with it: no round
+// trip, and no freeze of the node, comes between the check and the commit. Without the check, a
+// leader that froze after deciding to fire, and resumed after another node had taken the lock
+// and accounted for that second (a missed record's range, which the unique fire key does not
+// cover), would record it a second time.
+var insertFencedFireSQL = changeRunSQL(insertFireStatement(` AND `+termHoldsLockSQL(12, 13)), `$6`, `'daemon'`)
+
+// insertFireStatement is the insert of a fire, with fence among the conditions.
+func insertFireStatement(fence string) string {
+	return `INSERT INTO runs (job, trigger, scheduled_at, attempt, state, reason, created_at,
+		finished_at, not_before, jitter_ns, missed_count, missed_until)
 	SELECT $1::text, $2::text, $3::bigint, 1, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint,
 		$9::bigint, $10::integer, $11::bigint
-	WHERE ` + termHoldsLockSQL(12, 13) + `
-	` + insertFireConflict
+	WHERE EXISTS (SELECT 1 FROM jobs WHERE name = $1 FOR KEY SHARE)` + fence + `
+	ON CONFLICT (job, scheduled_at) WHERE trigger IN ('schedule', 'catchup') DO NOTHING`
+}
 
 // termHeldSQL tells an insert that the fence refused from one the unique fire key skipped.
 var termHeldSQL = `SELECT ` + termHoldsLockSQL(1, 2)
@@ -94,13 +93,20 @@ const fireConflictSQL = `SELECT ` + runColumns + ` FROM runs
 
 // InsertFire with a Term records the fire only while that term holds the scheduler lock
 // (insertFencedFireSQL), and answers store.ErrNotLeader, having written nothing, once it does
-// not. A fire the fence refused can be told from one already recorded only by asking again:
-// the term's session held the lock from TryLead until it ended, so a term that holds it at
-// that second look held it at the insert too, and the fire was already recorded.
+// not. A statement that recorded nothing is asked why afterwards: a fire the fence refused can
+// be told from one already recorded by asking again, since the term's session held the lock
+// from TryLead until it ended, so a term that holds it at that second look held it at the
+// insert too; and a fire that is not recorded either is one of a job that does not exist.
 func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbiter.Run, bool, error) {
 	if err := store.ValidateFire(p); err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
 	}
+	var finished *int64
+	if p.State != arbiter.StateQueued {
+		finished = nullNS(p.Now) // records of fires that never ran are terminal from birth
+	}
+	q, args := insertFireSQL, []any{p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason,
+		ns(p.Now), finished, nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)}
 	var (
 		termPID   int32
 		termStart time.Time
@@ -110,51 +116,34 @@ func (s *Store) InsertFire(ctx context.Context, p store.FireInsertParams) (arbit
 		if termPID, termStart, err = parseTerm(p.Term); err != nil {
 			return arbiter.Run{}, false, fmt.Errorf("insert fire of %q: %w", p.Job, err)
 		}
-	}
-	var finished *int64
-	if p.State != arbiter.StateQueued {
-		finished = nullNS(p.Now) // records of fires that never ran are terminal from birth
+		q, args = insertFencedFireSQL, append(args, termPID, termStart)
 	}
 
 	var (
 		run      arbiter.Run
 		inserted bool
 	)
-	err := s.write(ctx, func(tx *wtx) error {
-		inserted = false
-		if err := tx.jobExists(ctx, p.Job); err != nil {
+	err := s.retry(ctx, func() error {
+		var err error
+		run, err = scanRun(s.pool.QueryRow(ctx, q, args...))
+		inserted = err == nil
+		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		args := []any{p.Job, string(p.Trigger), ns(p.ScheduledAt), string(p.State), p.Reason, ns(p.Now), finished,
-			nullNS(p.NotBefore), int64(p.Jitter), p.MissedCount, nullNS(p.MissedUntil)}
-		q := insertFireSQL
 		if p.Term != "" {
-			q, args = insertFencedFireSQL, append(args, termPID, termStart)
-		}
-		var err error
-		run, err = scanRun(tx.QueryRow(ctx, q, args...))
-		if errors.Is(err, pgx.ErrNoRows) && p.Term != "" {
 			var held bool
-			if err := tx.QueryRow(ctx, termHeldSQL, termPID, termStart).Scan(&held); err != nil {
+			if err := s.pool.QueryRow(ctx, termHeldSQL, termPID, termStart).Scan(&held); err != nil {
 				return err
 			}
 			if !held {
 				return store.ErrNotLeader
 			}
 		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Already materialized (a crash after the insert, another scheduler). ON CONFLICT
-			// waited for the transaction that inserted it to commit, and this statement's
-			// snapshot, taken after, sees the row.
-			run, err = scanRun(tx.QueryRow(ctx, fireConflictSQL, p.Job, ns(p.ScheduledAt)))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		inserted = true
-		tx.runEvent(p.Now, run, "")
-		return nil
+		// Already recorded (a crash after the insert, another scheduler): ON CONFLICT waited
+		// for the transaction that inserted it to commit, so this read sees it. No row: the
+		// job does not exist.
+		run, err = scanRun(s.pool.QueryRow(ctx, fireConflictSQL, p.Job, ns(p.ScheduledAt)))
+		return err
 	})
 	if err != nil {
 		return arbiter.Run{}, false, fmt.Errorf("insert fire of %q at %s: %w", p.Job, p.ScheduledAt, interpretError(err))
@@ -252,11 +241,11 @@ const runDetailSQL = `CASE
 		WHEN c.state = 'running' THEN 'pid ' || c.pid || ' on ' || c.worker
 		ELSE '' END`
 
-// changeRunSQL makes update, a statement that changes one run, record the run's event and
-// notify in the same statement, which commits on its own: one round trip where a transaction
-// takes four (BEGIN, the update, the events' batch, COMMIT). at and actor are the event's time
-// and actor, as parameters of update ($n) or literals. It returns the changed run, or no row
-// when update changed none.
+// changeRunSQL makes update, a statement that changes or inserts one run, record the run's
+// event and notify in the same statement, which commits on its own: one round trip where a
+// transaction takes four (BEGIN, the update, the events' batch, COMMIT). at and actor are the
+// event's time and actor, as parameters of update ($n) or literals. It returns the changed run,
+// or no row when update changed none.
 //
 // The event lock is taken per changed row, as the row is read for its event: after the update's
 // row lock, so that the event lock stays the last lock a transaction takes (see the package

@@ -169,33 +169,39 @@ func TestClusterLeaderFailover(t *testing.T) {
 	}
 }
 
-func TestClusterWorkerLostAndRetried(t *testing.T) {
+// slowRunOnWorker starts a cluster of a scheduler and two workers, and a run of a job that
+// sleeps for two minutes, with one retry. It returns the scheduler, the worker whose process
+// runs it, and the run once its process started.
+func slowRunOnWorker(t *testing.T) (s, worker *daemonProc, r api.Run) {
+	t.Helper()
 	dsn := pgServer(t).NewDatabase(t)
-	s := clusterNode(t, dsn, "sched", "--roles", "scheduler,api")
-	w1 := clusterNode(t, dsn, "w1", "--roles", "worker")
-	w2 := clusterNode(t, dsn, "w2", "--roles", "worker")
-	workers := map[string]*daemonProc{"w1": w1, "w2": w2}
-
+	s = clusterNode(t, dsn, "sched", "--roles", "scheduler,api")
+	workers := map[string]*daemonProc{
+		"w1": clusterNode(t, dsn, "w1", "--roles", "worker"),
+		"w2": clusterNode(t, dsn, "w2", "--roles", "worker"),
+	}
 	s.mustArbiter("add", "--name", "slow", "--cron", "@yearly", "--retries", "1", "--retry-delay", "1s", "--", "sleep", "120")
 	id := s.trigger("slow")
-	r := s.waitRun(id, "running")
-	eventually(t, 10*time.Second, "the run's process to start", func() bool { r = s.run(id); return r.PID > 0 })
-	victim, ok := workers[r.Worker]
+	eventually(t, 15*time.Second, "the run's process to start", func() bool { r = s.run(id); return r.PID > 0 })
+	worker, ok := workers[r.Worker]
 	if !ok {
 		t.Fatalf("run %d runs on %q, not on a worker", id, r.Worker)
 	}
-	victim.kill()
-	// The leader of the run's processes dies with its node (parent-death signal).
-	eventually(t, 10*time.Second, "the killed node's process to die", func() bool { return processGone(r.PID) })
+	return s, worker, r
+}
 
-	lost := s.waitRun(id, "lost")
+// lostAndRetried waits for run r to be lost with its worker, and returns its retry once its
+// process runs on the other worker.
+func lostAndRetried(t *testing.T, s *daemonProc, r api.Run) api.Run {
+	t.Helper()
+	lost := s.waitRun(r.ID, "lost")
 	if !strings.Contains(lost.Reason, "stopped sending heartbeats") {
 		t.Errorf("lost run's reason = %q", lost.Reason)
 	}
 	var retry api.Run
 	eventually(t, 20*time.Second, "the retry to run on the other worker", func() bool {
 		for _, x := range s.runs("slow") {
-			if x.RetryOf == id && x.State == "running" {
+			if x.RetryOf == r.ID && x.State == "running" && x.PID > 0 {
 				retry = x
 				return true
 			}
@@ -203,8 +209,17 @@ func TestClusterWorkerLostAndRetried(t *testing.T) {
 		return false
 	})
 	if retry.Worker == r.Worker || retry.Attempt != 2 {
-		t.Errorf("retry %d: attempt %d on %s; want attempt 2 on the other worker than %s", retry.ID, retry.Attempt, retry.Worker, r.Worker)
+		t.Fatalf("retry %d: attempt %d on %s; want attempt 2 on the other worker than %s", retry.ID, retry.Attempt, retry.Worker, r.Worker)
 	}
+	return retry
+}
+
+func TestClusterWorkerLostAndRetried(t *testing.T) {
+	s, victim, r := slowRunOnWorker(t)
+	victim.kill()
+	// The leader of the run's processes dies with its node (parent-death signal).
+	eventually(t, 10*time.Second, "the killed node's process to die", func() bool { return processGone(r.PID) })
+	retry := lostAndRetried(t, s, r)
 
 	// A timeout stops a run on a worker as it does on a single daemon.
 	s.mustArbiter("add", "--name", "limited", "--cron", "@yearly", "--timeout", "1s", "--", "sleep", "60")

@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/arbiterd/arbiter/api"
 )
 
 // Nodes that freeze (SIGSTOP stands for a suspended VM or a long pause) and come back while
@@ -32,39 +30,11 @@ func freeze(t *testing.T, d *daemonProc) (thaw func()) {
 // process itself instead of running the job twice, and leaves the run's end in the store as the
 // leader wrote it.
 func TestClusterFrozenWorkerIsFenced(t *testing.T) {
-	dsn := pgServer(t).NewDatabase(t)
-	s := clusterNode(t, dsn, "sched", "--roles", "scheduler,api")
-	w1 := clusterNode(t, dsn, "w1", "--roles", "worker")
-	w2 := clusterNode(t, dsn, "w2", "--roles", "worker")
-	workers := map[string]*daemonProc{"w1": w1, "w2": w2}
-
-	s.mustArbiter("add", "--name", "slow", "--cron", "@yearly", "--retries", "1", "--retry-delay", "1s", "--", "sleep", "120")
-	id := s.trigger("slow")
-	var r api.Run
-	eventually(t, 15*time.Second, "the run's process to start", func() bool { r = s.run(id); return r.PID > 0 })
-	frozen, ok := workers[r.Worker]
-	if !ok {
-		t.Fatalf("run %d runs on %q, not on a worker", id, r.Worker)
-	}
+	s, frozen, r := slowRunOnWorker(t)
+	id := r.ID
 	thaw := freeze(t, frozen)
-
-	lost := s.waitRun(id, "lost")
-	if !strings.Contains(lost.Reason, "stopped sending heartbeats") {
-		t.Errorf("lost run's reason = %q", lost.Reason)
-	}
-	var retry api.Run
-	eventually(t, 20*time.Second, "the retry to run on the other worker", func() bool {
-		for _, x := range s.runs("slow") {
-			if x.RetryOf == id && x.State == "running" && x.PID > 0 {
-				retry = x
-				return true
-			}
-		}
-		return false
-	})
-	if retry.Worker == r.Worker || retry.Attempt != 2 {
-		t.Fatalf("retry %d: attempt %d on %s; want attempt 2 on the other worker than %s", retry.ID, retry.Attempt, retry.Worker, r.Worker)
-	}
+	retry := lostAndRetried(t, s, r)
+	lost := s.run(id)
 	// The danger: the frozen node's process lives on, so the job now runs twice.
 	if processGone(r.PID) {
 		t.Fatalf("the stale run's process %d ended while its node was frozen: nothing left to fence", r.PID)

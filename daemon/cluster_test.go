@@ -70,8 +70,7 @@ func (s *answerLost) FinishRun(ctx context.Context, p store.RunFinishParams) (ar
 // other node wrote: the second try finds the end this node recorded, and the failed run is
 // retried as its job asks.
 func TestClusterFinishAnswerLost(t *testing.T) {
-	h := newPolicyHarness(t, true)
-	h.d.store = &answerLost{Store: h.d.store}
+	h := newPolicyHarness(t, true, func(d *Daemon) { d.store = &answerLost{Store: d.store} })
 	j := job("flaky", "0 0 1 1 *")
 	j.Retries, j.RetryDelay = 1, time.Millisecond
 	j = h.addJob(j)
@@ -97,10 +96,11 @@ func (s lostBeforeStart) StartRun(ctx context.Context, p store.RunStartParams) (
 // TestClusterStartOfLostRun: a run that the cluster counted lost between its claim here and the
 // start of its process is stopped when its start is refused, with a warning, not an error.
 func TestClusterStartOfLostRun(t *testing.T) {
-	h := newPolicyHarness(t, true)
 	var log syncBuffer
-	h.d.log = slog.New(slog.NewTextHandler(&log, nil))
-	h.d.store = lostBeforeStart{h.d.store}
+	h := newPolicyHarness(t, true, func(d *Daemon) {
+		d.log = slog.New(slog.NewTextHandler(&log, nil))
+		d.store = lostBeforeStart{d.store}
+	})
 	j := h.addJob(job("late", "0 0 1 1 *"))
 	h.fire(j, time.Second)
 	h.nextStarted() // never finished: the node must stop it

@@ -56,7 +56,8 @@ type policyHarness struct {
 
 // newPolicyHarness is a daemon on SQLite, or with onPostgres a node of a cluster on Postgres:
 // the scheduler and a worker at once, whose runs go through the store's queue and are claimed.
-func newPolicyHarness(t *testing.T, onPostgres bool) *policyHarness {
+// setup, if any, changes the daemon (its store, its log) before its loops start.
+func newPolicyHarness(t *testing.T, onPostgres bool, setup ...func(*Daemon)) *policyHarness {
 	t.Helper()
 	fc := clock.NewFake(t0)
 	fr := &fakeRunner{started: make(chan *fakeProc, 16)}
@@ -82,6 +83,9 @@ func newPolicyHarness(t *testing.T, onPostgres bool) *policyHarness {
 			t.Fatal(err)
 		}
 		d.store = st
+		for _, f := range setup {
+			f(d)
+		}
 		t.Cleanup(func() {
 			d.runs.shutdown(nil, 0)
 			st.Close()
@@ -100,6 +104,9 @@ func newPolicyHarness(t *testing.T, onPostgres bool) *policyHarness {
 		beat: time.Second, lease: 10 * time.Second, poke: make(chan struct{}, 1)}
 	c.leader.Store(true)
 	d.cluster = c
+	for _, f := range setup {
+		f(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var loops sync.WaitGroup
 	loops.Go(func() { c.claim(ctx) })

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/arbiterd/arbiter"
 	"github.com/arbiterd/arbiter/store"
 )
@@ -64,21 +66,7 @@ func TestQueryPlans(t *testing.T) {
 			[]any{int64(1), int64(0), 10}}, []string{"run_output_pkey"}},
 	}
 	for _, tt := range tests {
-		rows, err := conn.Query(ctx, "EXPLAIN "+tt.query.q, tt.query.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
+		plan := explain(t, conn, tt.query.q, tt.query.args...)
 		text := strings.Join(plan, "\n")
 		for _, w := range tt.want {
 			if !slices.ContainsFunc(strings.Split(w, "|"), func(alt string) bool { return strings.Contains(text, alt) }) {
@@ -130,21 +118,7 @@ func TestClaimPlan(t *testing.T) {
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 			exec(`SET plan_cache_mode = ` + mode)
 			for _, limit := range []int{1, 16} {
-				rows, err := conn.Query(ctx, fmt.Sprintf(`EXPLAIN EXECUTE claim(1, 'w', '{}', %d)`, limit))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan []string
-				for rows.Next() {
-					var line string
-					if err := rows.Scan(&line); err != nil {
-						t.Fatal(err)
-					}
-					plan = append(plan, line)
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
+				plan := explain(t, conn, fmt.Sprintf(`EXECUTE claim(1, 'w', '{}', %d)`, limit))
 				text := strings.Join(plan, "\n")
 				// Only the pick matters: the claim's other parts sort the claimed runs, a batch.
 				if from := slices.IndexFunc(plan, func(l string) bool { return strings.Contains(l, "CTE picked") }); from >= 0 {
@@ -216,4 +190,18 @@ func TestMigrationCopiesQueuedRunsJobs(t *testing.T) {
 	if got := claim("w2", []string{"gpu"}); !slices.Equal(got, []string{"train"}) {
 		t.Errorf("a gpu worker claimed the runs of %v; want train's", got)
 	}
+}
+
+// explain returns the lines of EXPLAIN query.
+func explain(t *testing.T, conn *pgx.Conn, query string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(t.Context(), "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	return plan
 }

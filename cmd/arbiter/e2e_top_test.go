@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,8 +145,12 @@ func (s *screen) exited() int {
 func TestTop(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
-	d.mustArbiter("add", "--name", "backup", "--cron", "0 3 * * *", "--", "echo", "hello-from-backup")
-	d.mustArbiter("add", "--name", "flaky", "--cron", "*/5 * * * *", "--shell", "echo about to fail; exit 3")
+	// Daily, half an hour and two hours from now: flaky's next fire comes first, and neither
+	// fires while the test runs (a scheduled failure would throw the live count off).
+	flakyAt, backupAt := time.Now().Add(30*time.Minute), time.Now().Add(2*time.Hour)
+	daily := func(at time.Time) string { return fmt.Sprintf("%d %d * * *", at.Minute(), at.Hour()) }
+	d.mustArbiter("add", "--name", "backup", "--cron", daily(backupAt), "--", "echo", "hello-from-backup")
+	d.mustArbiter("add", "--name", "flaky", "--cron", daily(flakyAt), "--shell", "echo about to fail; exit 3")
 	d.mustArbiter("run", "--wait", "backup")
 	if r := d.arbiter("run", "--wait", "flaky"); r.code != 3 {
 		t.Fatalf("run --wait flaky: %s", r)
@@ -175,9 +180,9 @@ func TestTop(t *testing.T) {
 	d.mustArbiter("run", "flaky")
 	s.waitFor("a failure counted live", "failed (24h) 2")
 
-	// Rows are sorted by next fire: flaky (every 5 minutes) before backup (03:00).
+	// Rows are sorted by next fire: flaky before backup.
 	s.keys("g", "j")
-	s.waitFor("backup selected", "backup: daily at 03:00")
+	s.waitFor("backup selected", "backup: daily at "+backupAt.Format("15:04"))
 	s.keys("r")
 	s.waitFor("run now", "of backup triggered")
 	eventually(t, 10*time.Second, "a second run of backup", func() bool { return len(d.runs("backup")) == 2 })

@@ -122,6 +122,24 @@ func checkFires(t *testing.T, runs []api.Run) {
 	}
 }
 
+// pauseAndDrain pauses job through node d, waits until none of its runs is queued or running,
+// and returns them all.
+func pauseAndDrain(t *testing.T, d *daemonProc, job string) []api.Run {
+	t.Helper()
+	d.mustArbiter("pause", job)
+	var runs []api.Run
+	eventually(t, 30*time.Second, "every run to end", func() bool {
+		runs = d.runs(job)
+		for _, r := range runs {
+			if r.State == "queued" || r.State == "running" {
+				return false
+			}
+		}
+		return true
+	})
+	return runs
+}
+
 func TestClusterLeaderFailover(t *testing.T) {
 	dsn := pgServer(t).NewDatabase(t)
 	a := clusterNode(t, dsn, "node-a")
@@ -433,17 +451,8 @@ func TestClusterPostgresRestart(t *testing.T) {
 		default:
 		}
 	}
-	leader.mustArbiter("pause", "tick")
 	// Every run ends, those whose end was recorded while Postgres restarted included.
-	eventually(t, 30*time.Second, "every run to end", func() bool {
-		for _, r := range leader.runs("tick") {
-			if r.State == "queued" || r.State == "running" {
-				return false
-			}
-		}
-		return true
-	})
-	checkFires(t, leader.runs("tick"))
+	checkFires(t, pauseAndDrain(t, leader, "tick"))
 	if testing.Verbose() {
 		t.Logf("node-a:\n%s\nnode-b:\n%s", a.log.String(), b.log.String())
 	}

@@ -121,16 +121,7 @@ func TestClusterFrozenLeader(t *testing.T) {
 		t.Errorf("leaders after node-a resumed: %v, want node-b alone", l)
 	}
 
-	b.mustArbiter("pause", "tick")
-	eventually(t, 30*time.Second, "every run to end", func() bool {
-		for _, r := range b.runs("tick") {
-			if r.State == "queued" || r.State == "running" {
-				return false
-			}
-		}
-		return true
-	})
-	runs := b.runs("tick")
+	runs := pauseAndDrain(t, b, "tick")
 	checkFires(t, runs)
 	if t.Failed() {
 		for _, r := range runs {

@@ -19,8 +19,6 @@ func RunEventDetail(r arbiter.Run) string {
 		return "killed by " + r.Signal
 	case r.ExitCode != nil:
 		return fmt.Sprintf("exit code %d", *r.ExitCode)
-	case r.State == arbiter.StateRunning && r.PID == 0:
-		return "claimed by " + r.Worker
 	case r.State == arbiter.StateRunning:
 		return fmt.Sprintf("pid %d on %s", r.PID, r.Worker)
 	}

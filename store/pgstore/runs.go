@@ -237,7 +237,6 @@ const runDetailSQL = `CASE
 		WHEN c.reason <> '' THEN c.reason
 		WHEN c.signal <> '' THEN 'killed by ' || c.signal
 		WHEN c.exit_code IS NOT NULL THEN 'exit code ' || c.exit_code
-		WHEN c.state = 'running' AND c.pid = 0 THEN 'claimed by ' || c.worker
 		WHEN c.state = 'running' THEN 'pid ' || c.pid || ' on ' || c.worker
 		ELSE '' END`
 
